@@ -1,0 +1,48 @@
+"""The engine's public API: spec (or preset name, or file) -> graph -> analysis / model.
+
+The dashboard and the CLI go through these functions only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import fx
+
+from engine.analysis import Analysis, analyze
+from engine.build import build
+from engine.edits import apply_edits
+from engine.families import get_expander
+from engine.graph import Graph, infer_shapes
+from engine.presets import resolve
+from engine.spec import SpecBase, parse, to_dict
+
+SpecLike = str | Path | SpecBase | dict[str, Any]
+
+
+def load_spec(spec: SpecLike, *, input_shape: list[int] | None = None) -> SpecBase:
+    """Resolve a preset name / file / dict into a validated spec, optionally with another input shape."""
+    parsed = resolve(spec)
+    if input_shape is not None:
+        parsed = parse({**to_dict(parsed), "input": list(input_shape)})
+    return parsed
+
+
+def expand(spec: SpecLike) -> Graph:
+    """Expand a spec into its graph, with its connectivity edits applied and shapes checked."""
+    parsed = resolve(spec)
+    graph = get_expander(parsed.family)(parsed)
+    graph = apply_edits(graph, parsed.edits)
+    infer_shapes(graph)
+    return graph
+
+
+def summarize(spec: SpecLike, *, batch: int = 1, input_shape: list[int] | None = None,
+              dtype: str = "float32") -> Analysis:
+    return analyze(expand(load_spec(spec, input_shape=input_shape)), batch=batch, dtype=dtype)
+
+
+def build_model(spec: SpecLike, device: str | torch.device = "cpu", *, seed: int | None = None) -> fx.GraphModule:
+    return build(expand(spec), device, seed=seed)

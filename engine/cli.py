@@ -1,0 +1,65 @@
+"""`python -m engine ...`: the CLI. Exit 0 on success; 2 on bad input with a one-paragraph message on
+stderr and no traceback. Each command lives in `engine.commands.<name>` and registers itself here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from engine.errors import SkipLabError
+
+# Command modules, in the order `--help` lists them. Each defines `register(subparsers)`, which sets
+# `func(args) -> int` as the parser default.
+COMMAND_MODULES = ["presets", "summary"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one paragraph, exit 2, like every other bad input
+        self.exit(EXIT_BAD_INPUT, f"error: {message}\n(see `python -m engine {self.prog.split()[-1]} --help`)\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m engine", description="SkipLab engine: build, count and train "
+                     "architectures with skip connections.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"engine.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except SkipLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `python -m engine presets | head`
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a raw traceback
+        if os.environ.get("SKIPLAB_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {exc.__class__.__name__}: {exc}. This is a SkipLab bug; rerun with "
+              "SKIPLAB_DEBUG=1 for details and report it.", file=sys.stderr)
+        return EXIT_INTERNAL

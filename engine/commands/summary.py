@@ -1,0 +1,51 @@
+"""`summary SPEC`: shapes, parameters and MACs per stage (or block / node) and totals; `--json` for the contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.api import summarize
+from engine.errors import SpecError
+from engine.report import summary_text
+
+
+def parse_shape(text: str) -> list[int]:
+    """'3,32,32' -> [3, 32, 32]; anything else is a SpecError naming --input."""
+    try:
+        dims = [int(t) for t in text.replace("x", ",").split(",") if t.strip()]
+    except ValueError:
+        raise SpecError("--input", f"must be comma-separated positive integers like 3,32,32; got {text!r}") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise SpecError("--input", f"must be comma-separated positive integers like 3,32,32; got {text!r}")
+    return dims
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="shapes, parameters and MACs of a preset or spec file")
+    p.add_argument("spec", metavar="SPEC", help="a preset name (see `presets`) or a .yaml/.json spec file")
+    p.add_argument("--input", metavar="C,H,W", help="override the spec's input shape")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size for MACs, FLOPs and memory (default 1)")
+    p.add_argument("--level", choices=["stage", "block", "node"], default="stage", help="rows of the table")
+    p.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    shape = parse_shape(args.input) if args.input else None
+    analysis = summarize(args.spec, batch=args.batch, input_shape=shape)
+    if args.json:
+        print(json.dumps(analysis.to_json(), indent=2))
+    else:
+        print(summary_text(analysis, args.level))
+    return 0

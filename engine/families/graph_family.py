@@ -1,0 +1,27 @@
+"""The `graph` family: nodes written out by hand. Any op in the registry can be used."""
+
+from __future__ import annotations
+
+from engine.errors import SpecError
+from engine.families.registry import register_family
+from engine.graph import Graph
+from engine.spec import GraphSpec
+
+
+@register_family("graph", GraphSpec)
+def expand_graph(spec: GraphSpec) -> Graph:
+    g = Graph(tuple(spec.input), name=spec.name, family="graph", init=spec.init)
+    for i, node in enumerate(spec.nodes):
+        args = dict(node.model_extra or {})
+        try:
+            g.add(node.name, node.op, node.inputs, **args)
+        except SpecError as exc:
+            # Re-anchor the error on the spec field: nodes[3].kernel rather than the node's own name.
+            field = exc.path.removeprefix(node.name).lstrip(".")
+            raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""), f"({node.name}) {exc.message}") from None
+        except KeyError as exc:  # unknown op
+            raise SpecError(f"nodes[{i}].op", f"({node.name}) {exc}") from None
+    g.output = spec.output or spec.nodes[-1].name
+    if g.output not in g.nodes:
+        raise SpecError("output", f"{g.output!r} is not a node; valid: {', '.join(n.name for n in spec.nodes)}")
+    return g
