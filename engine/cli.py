@@ -1,5 +1,5 @@
 """`python -m engine ...`: the CLI. Exit 0 on success; 2 on bad input with a one-paragraph message on
-stderr and no traceback. Each command lives in `engine.commands.<name>` and registers itself here.
+stderr and no traceback. Each command is a module of `engine.commands` (discovered, see `command_modules`).
 """
 
 from __future__ import annotations
@@ -8,15 +8,12 @@ import argparse
 import importlib
 import logging
 import os
+import pkgutil
 import sys
 import traceback
 from collections.abc import Sequence
 
 from engine.errors import SkipLabError
-
-# Command modules, in the order `--help` lists them. Each defines `register(subparsers)`, which sets
-# `func(args) -> int` as the parser default.
-COMMAND_MODULES = ["presets", "summary"]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -26,13 +23,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message}\n(see `python -m engine {self.prog.split()[-1]} --help`)\n")
 
 
+def command_modules() -> list:
+    """Every module in engine.commands defines `register(subparsers)`, which sets `func(args) -> int`;
+    `ORDER` (default 100) sorts them in `--help`. Adding a command is adding a module."""
+    import engine.commands as pkg
+
+    mods = [importlib.import_module(f"engine.commands.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description="SkipLab engine: build, count and train "
                      "architectures with skip connections.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"engine.commands.{name}").register(sub)
+    for module in command_modules():
+        module.register(sub)
     return parser
 
 

@@ -8,6 +8,8 @@ import json
 from engine.api import summarize
 from engine.presets import PRESETS, preset_names
 
+ORDER = 10
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list the named presets")

@@ -30,6 +30,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
 
+ORDER = 20
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="shapes, parameters and MACs of a preset or spec file")

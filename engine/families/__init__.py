@@ -1,8 +1,15 @@
-"""One module per family; each expands a validated spec into a Graph. Importing this package registers them."""
+"""One module per family; each expands a validated spec into a Graph and registers itself (its spec model,
+its presets, any ops of its own) on import. Importing this package imports every module in it."""
 
 from __future__ import annotations
 
-from engine.families import graph_family, resnet  # noqa: F401  (registration side effects)
+import importlib
+import pkgutil
+
 from engine.families.registry import FAMILIES, get_expander
+
+for _m in pkgutil.iter_modules(__path__):
+    if _m.name != "registry":
+        importlib.import_module(f"engine.families.{_m.name}")
 
 __all__ = ["FAMILIES", "get_expander"]
