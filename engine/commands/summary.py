@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from engine.api import summarize
 from engine.errors import SpecError
@@ -11,14 +12,11 @@ from engine.report import summary_text
 
 
 def parse_shape(text: str) -> list[int]:
-    """'3,32,32' -> [3, 32, 32]; anything else is a SpecError naming --input."""
-    try:
-        dims = [int(t) for t in text.replace("x", ",").split(",") if t.strip()]
-    except ValueError:
-        raise SpecError("--input", f"must be comma-separated positive integers like 3,32,32; got {text!r}") from None
-    if not dims or any(d <= 0 for d in dims):
+    """'3,32,32' (or '3x32x32') -> [3, 32, 32]; anything else is a SpecError naming --input."""
+    pieces = re.split(r"[,x]", text.strip())
+    if not all(p.strip().isdigit() and int(p) > 0 for p in pieces):
         raise SpecError("--input", f"must be comma-separated positive integers like 3,32,32; got {text!r}")
-    return dims
+    return [int(p) for p in pieces]
 
 
 def positive_int(text: str) -> int:

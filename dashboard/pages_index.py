@@ -1,0 +1,18 @@
+"""The dashboard's pages, in navigation order (one thin script per page in the top-level pages/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    file: str
+    title: str
+    icon: str
+    default: bool = False
+
+
+PAGES = [
+    PageInfo("build", "Build", ":material/account_tree:", default=True),
+]

@@ -1,0 +1,21 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Two cores: more intra-op threads than that only adds contention between test processes.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def store_path(tmp_path, monkeypatch):
+    """A private run store per test, also for child processes (SKIPLAB_STORE)."""
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.setenv("SKIPLAB_STORE", str(path))
+    return path
