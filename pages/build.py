@@ -1,34 +1,184 @@
-"""Build: pick a preset, see its shapes, parameters and MACs per stage."""
+"""Build: start from a preset or a family, turn every knob, edit skip edges or YAML; see counts, the
+architecture and every node update as you go."""
+
+import json
 
 import pandas as pd
 import streamlit as st
+import yaml
 
-from dashboard.state import analyze_spec
+from dashboard.build_state import EditHistory, Totals, evaluate, removable_skips, skip_endpoints
+from dashboard.charts import architecture_figure
+from dashboard.spec_widgets import spec_widgets
+from dashboard.urlstate import decode_spec, encode_spec
 from engine.errors import SkipLabError
-from engine.presets import get_preset, preset_names
+from engine.presets import PRESETS, get_preset, preset_names
 from engine.report import si
+from engine.spec import FAMILY_SPECS, canonical_json, dumps, loads, parse, to_dict
+
+ss = st.session_state
+
+
+def load_spec(spec_dict: dict) -> None:
+    ss.build_spec = spec_dict
+    ss.build_rev = ss.get("build_rev", 0) + 1
+
+
+def on_preset() -> None:
+    load_spec(to_dict(get_preset(ss.build_preset)))
+
+
+def on_family() -> None:
+    load_spec(to_dict(parse({"family": ss.build_family, **_family_defaults(ss.build_family)})))
+
+
+def _family_defaults(family: str) -> dict:
+    """The first preset of a family, or the family's own defaults."""
+    first = next((p for p in PRESETS.values() if p["family"] == family), None)
+    return {k: v for k, v in (first or {}).items() if k not in ("family", "name")}
+
+
+# ---- state: a spec dict, from the link, or a default preset ---------------------------------------------
+if "build_spec" not in ss:
+    ss.build_history = EditHistory()
+    try:
+        if "spec" in st.query_params:
+            load_spec(decode_spec(st.query_params["spec"]))
+        elif st.query_params.get("preset") in PRESETS:
+            load_spec(to_dict(get_preset(st.query_params["preset"])))
+        else:
+            load_spec(to_dict(get_preset("resnet20")))
+    except ValueError as exc:
+        st.warning(f"Could not open the linked spec: {exc}")
+        load_spec(to_dict(get_preset("resnet20")))
 
 st.title("Build")
+top = st.columns([2, 2, 1])
 names = preset_names()
-name = st.selectbox("Preset", names, index=names.index("resnet56") if "resnet56" in names else 0, key="build_preset",
-                    help="A named architecture to start from.")
-try:
-    spec = get_preset(name)
-    a = analyze_spec(spec)
-except SkipLabError as exc:
-    st.error(str(exc))
+top[0].selectbox("Start from a preset", names, index=None, key="build_preset", on_change=on_preset,
+                 placeholder="resnet20, resnet50, plain56, ...",
+                 help="Loads a named architecture; you can edit it after.")
+families = sorted(FAMILY_SPECS)
+top[1].selectbox("…or a family", families, index=None, key="build_family", on_change=on_family,
+                 placeholder="resnet, graph, ...", help="Starts from the family's defaults.")
+batch = top[2].number_input("Batch", 1, 4096, 32, key="build_batch", help="Batch size for training memory.")
+
+rev = ss.build_rev
+tab_knobs, tab_edges, tab_yaml = st.tabs(["Knobs", "Skip edges", "YAML"])
+with tab_knobs:
+    spec = dict(ss.build_spec)
+    if spec.get("family") == "graph":
+        st.info("A `graph` spec lists its nodes by hand: edit it in the YAML tab.")
+    elif spec.get("family") in FAMILY_SPECS:
+        spec = spec_widgets(spec, key=f"build_k{rev}")
+    spec["name"] = ss.build_spec.get("name", "")
+    spec["edits"] = list(ss.build_spec.get("edits", []))
+
+ev = evaluate(spec, batch=int(batch))
+ss.build_spec = spec
+if ev.ok:
+    ss.build_good_graph = ev.graph
+
+with tab_edges:
+    graph = ss.get("build_good_graph")
+    if graph is None:
+        st.info("Fix the spec first: skip edges are chosen among the nodes of a valid architecture.")
+    else:
+        endpoints = skip_endpoints(graph)
+        c = st.columns([3, 3, 2, 2, 1.4])
+        src = c[0].selectbox("From", endpoints, key=f"build_from{rev}", help="The output this skip carries.")
+        dst = c[1].selectbox("To", endpoints, index=min(len(endpoints) - 1, 3), key=f"build_to{rev}",
+                             help="The output it is merged into (must come later).")
+        merge = c[2].selectbox("Merge", ["add", "concat", "gate"], key=f"build_merge{rev}",
+                               help="add: residual sum. concat: dense. gate: highway-style learned mix.")
+        adapter = c[3].selectbox("Adapter", ["none", "projection", "pool"], key=f"build_adapter{rev}",
+                                 help="How to reconcile shapes: 1x1 conv + BN, or average-pool + zero-pad.")
+        if c[4].button("Add skip", key=f"build_add{rev}", type="primary"):
+            edit = {"add_skip": {"from": src, "to": dst, "merge": merge, "adapter": adapter}}
+            load_spec({**spec, "edits": spec["edits"] + [edit]})
+            st.rerun()
+        removable = removable_skips(graph)
+        if removable:
+            r = st.columns([6, 1.4])
+            target = r[0].selectbox("Remove the shortcut of", removable, key=f"build_rm{rev}",
+                                    help="The block keeps its residual branch and loses its skip.")
+            if r[1].button("Remove skip", key=f"build_rmb{rev}"):
+                load_spec({**spec, "edits": spec["edits"] + [{"remove_skip": target}]})
+                st.rerun()
+    if spec["edits"]:
+        st.caption("Edits, applied in order:")
+        for i, edit in enumerate(spec["edits"]):
+            e = st.columns([8, 1])
+            e[0].code(json.dumps(edit), language="json")
+            if e[1].button("Delete", key=f"build_del{rev}_{i}"):
+                load_spec({**spec, "edits": spec["edits"][:i] + spec["edits"][i + 1:]})
+                st.rerun()
+
+with tab_yaml:
+    text_now = dumps(ev.spec) if ev.spec else yaml.safe_dump(spec, sort_keys=False)
+    key = f"build_yaml_{abs(hash(text_now))}"
+    text = st.text_area("Spec (YAML)", text_now, height=360, key=key,
+                        help="Validated as you type (Ctrl+Enter applies). Unknown keys are errors.")
+    if text != text_now:
+        try:
+            parsed = loads(text)
+        except SkipLabError as exc:
+            st.error(f"{exc}")
+        else:
+            load_spec(to_dict(parsed))
+            st.rerun()
+
+# ---- results ------------------------------------------------------------------------------------------
+if not ev.ok:
+    where = (f" (field `{ev.error_field}`)" if ev.error_field else
+             f" (node `{ev.error_node}`)" if ev.error_node else "")
+    st.error(f"**This architecture does not build{where}.** {ev.error}")
+    if ev.graph is not None:
+        st.plotly_chart(architecture_figure(ev.graph, error_node=ev.error_node), key="build_arch_error")
     st.stop()
 
-cols = st.columns(4)
-cols[0].metric("Parameters", f"{a.params:,}")
-cols[1].metric("MACs", si(a.macs))
-cols[2].metric("FLOPs (forward)", si(a.flops))
-cols[3].metric("Depth", a.depth)
+a = ev.analysis
+history: EditHistory = ss.build_history
+history.update(canonical_json(ev.spec) + f"@{batch}", Totals.of(ev))
+st.query_params["spec"] = encode_spec(to_dict(ev.spec))
 
-st.subheader("Per stage")
-stages = pd.DataFrame([{"stage": g.name, "params": g.params, "MACs": g.macs, "nodes": g.nodes}
-                       for g in a.groups if g.level == 1])
-st.dataframe(stages, hide_index=True, width="stretch")
-with st.expander("Every node"):
-    st.dataframe(pd.DataFrame([{"node": n.name, "op": n.op, "output": str(n.out_shape), "params": n.params,
-                                "MACs": n.macs} for n in a.nodes]), hide_index=True, width="stretch")
+
+def delta(attr: str, fmt=si) -> str | None:  # noqa: ANN001
+    d = history.delta(attr)
+    return None if not d else ("+" if d > 0 else "-") + fmt(abs(d))
+
+
+m = st.columns(5)
+m[0].metric("Parameters", f"{a.params:,}", delta("params", lambda v: f"{v:,}"), delta_color="off",
+            help="Trainable parameters (BN running statistics are buffers, not parameters).")
+m[1].metric("MACs", si(a.macs), delta("macs"), delta_color="off",
+            help="Multiply-accumulates of conv, linear and matmul at batch 1 (torchvision's 'GFLOPS').")
+m[2].metric("FLOPs (forward)", si(a.flops), delta("flops"), delta_color="off",
+            help="2 per MAC plus element-wise work (BN, ReLU, pooling, adds), at batch 1.")
+m[3].metric("Depth", a.depth, delta("depth", str), delta_color="off",
+            help="Conv and linear layers outside shortcut paths (how ResNet depth is counted).")
+m[4].metric(f"Training memory (batch {batch})", si(history.current.memory, "B"), delta("memory", lambda v: si(v, "B")),
+            delta_color="off", help="Weights, gradients, optimizer state and saved activations (float32).")
+
+st.plotly_chart(architecture_figure(ev.graph, a), key="build_arch")
+
+level = st.segmented_control("Table rows", ["stage", "block", "node"], default="stage", key="build_level",
+                             help="Fold the per-node table into blocks and stages.")
+if level == "node":
+    table = pd.DataFrame([{"node": n.name, "op": n.op, "inputs": ", ".join(n.inputs), "output": str(n.out_shape),
+                           "params": n.params, "MACs": n.macs, "FLOPs": n.flops, "role": n.role} for n in a.nodes])
+else:
+    lvl = 1 if level == "stage" else 2
+    table = pd.DataFrame([{level: g.name, "nodes": g.nodes, "params": g.params, "MACs": g.macs, "FLOPs": g.flops,
+                           "% params": round(100 * g.params / max(a.params, 1), 2)}
+                          for g in a.groups
+                          if g.level == lvl or (lvl == 2 and g.level == 1 and g.name in ("stem", "head"))])
+st.dataframe(table, hide_index=True, width="stretch", key="build_table")
+
+d = st.columns(3)
+d[0].download_button("Spec (YAML)", dumps(ev.spec), file_name=f"{ev.spec.name or ev.spec.family}.yaml",
+                     mime="application/x-yaml", key="build_dl_yaml")
+d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{ev.spec.name or ev.spec.family}.json",
+                     mime="application/json", key="build_dl_json")
+d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{ev.spec.name or 'summary'}.csv",
+                     mime="text/csv", key="build_dl_csv")
