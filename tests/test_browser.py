@@ -1,0 +1,80 @@
+"""The real-browser suite: Playwright driving headless Debian Chromium against a live Streamlit server.
+
+Screenshots of each page land in artifacts/screenshots/. Skipped (with the reason) where Chromium or the
+playwright package is missing; `.ci/run` installs both, so CI runs it.
+"""
+
+import pytest
+
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    browser_missing,
+    screenshot,
+    select,
+    streamlit_server,
+    wait_idle,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "ok")]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    store = tmp_path_factory.mktemp("browser") / "runs.sqlite"
+    with streamlit_server(store) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def metric(page, label: str) -> str:
+    m = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_build_resnet50_and_see_params(server, page):
+    page.goto(server)
+    page.get_by_text("Start from a preset").wait_for()
+    wait_idle(page)
+    select(page, "Start from a preset", "resnet50")
+    page.wait_for_function("() => document.body.innerText.includes('25,557,032')")
+    assert metric(page, "Parameters") == "25,557,032"
+    assert "spec=" in page.url  # the link reproduces the view
+    screenshot(page, "build_resnet50")
+    # The link alone reproduces the view in a fresh page.
+    link = page.url
+    page.goto("about:blank")
+    page.goto(link)
+    page.wait_for_function("() => document.body.innerText.includes('25,557,032')")
+
+
+def test_bad_yaml_shows_error_and_app_stays_usable(server, page):
+    page.goto(server)
+    wait_idle(page)
+    page.get_by_role("tab", name="YAML").click()
+    area = page.locator("textarea").first
+    area.fill("family: resnet\nstages: [{blocks: 1, width: -4}]\n")
+    page.keyboard.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_text("must be a positive integer, got -4").first.wait_for()
+    screenshot(page, "build_bad_yaml")
+    select(page, "Start from a preset", "resnet18")
+    page.wait_for_function("() => document.body.innerText.includes('11,689,512')")
