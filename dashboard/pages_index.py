@@ -15,4 +15,6 @@ class PageInfo:
 
 PAGES = [
     PageInfo("build", "Build", ":material/account_tree:", default=True),
+    PageInfo("compare", "Compare", ":material/compare_arrows:"),
+    PageInfo("runs", "Runs", ":material/list_alt:"),
 ]

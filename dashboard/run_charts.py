@@ -1,0 +1,102 @@
+"""Pure Plotly builders for training runs: curves, gradient flow per layer, layer x step heatmaps, depth-normalised
+profiles. Inputs are numpy arrays from engine.store; the step axis of big heatmaps is downsampled."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard.charts import STAGE_COLOURS
+
+MAX_HEATMAP_COLUMNS = 500  # a browser draws ~500 columns crisply; more only costs payload
+
+
+def _layout(fig: go.Figure, *, height: int, title: str = "", uirevision: str = "", **axes: object) -> go.Figure:
+    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+                      legend={"orientation": "h", "y": -0.2}, uirevision=uirevision or title or "chart", **axes)
+    return fig
+
+
+def downsample_columns(steps: np.ndarray, matrix: np.ndarray, max_cols: int = MAX_HEATMAP_COLUMNS
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Average consecutive step columns into at most `max_cols` bins (NaN-aware); each bin is labelled by its
+    last step. [layers, steps] -> [layers, <= max_cols]."""
+    n = matrix.shape[1]
+    if n <= max_cols:
+        return steps, matrix
+    edges = np.linspace(0, n, max_cols + 1).astype(int)
+    with warnings.catch_warnings():  # an all-NaN bin (a layer not logged there) stays NaN, silently
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cols = [np.nanmean(matrix[:, a:b], axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return steps[edges[1:] - 1], np.stack(cols, axis=1).astype(np.float32)
+
+
+def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str, y_title: str = "",
+           log_y: bool = False, height: int = 320, bands: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
+           ) -> go.Figure:
+    """Overlaid lines, one per label; optional (low, high) bands per label (mean +- band over seeds)."""
+    fig = go.Figure()
+    for i, (label, (x, y)) in enumerate(series.items()):
+        colour = STAGE_COLOURS[i % len(STAGE_COLOURS)]
+        if bands and label in bands:
+            lo, hi = bands[label]
+            fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]).astype(np.float32),
+                                     y=np.concatenate([hi, lo[::-1]]).astype(np.float32), fill="toself",
+                                     fillcolor=colour, opacity=0.18, line={"width": 0}, hoverinfo="skip",
+                                     showlegend=False))
+        fig.add_trace(go.Scatter(x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.float32),
+                                 mode="lines", name=label, line={"color": colour, "width": 2}))
+    return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title=y_title,
+                   yaxis_type="log" if log_y else "linear")
+
+
+def gradient_flow(layers: Sequence[str], stages: Sequence[str], mean_abs: np.ndarray, max_abs: np.ndarray, *,
+                  step: int | None = None, height: int = 360) -> go.Figure:
+    """Mean and max |g| per layer at one step, layers in depth order, coloured by stage, log scale."""
+    stage_order = list(dict.fromkeys(stages))
+    colours = [STAGE_COLOURS[stage_order.index(s) % len(STAGE_COLOURS)] for s in stages]
+    x = np.arange(len(layers), dtype=np.float32)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=x, y=np.asarray(max_abs, dtype=np.float32), name="max |g|", marker_color=colours,
+                         opacity=0.35, hovertext=list(layers), hovertemplate="%{hovertext}<br>max |g| %{y:.3g}"))
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(mean_abs, dtype=np.float32), name="mean |g|", mode="lines+markers",
+                             marker={"color": colours, "size": 6}, line={"color": "#34495e", "width": 1},
+                             hovertext=list(layers), hovertemplate="%{hovertext}<br>mean |g| %{y:.3g}"))
+    ticks = [i for i in range(len(layers)) if i == 0 or stages[i] != stages[i - 1]]
+    title = "Gradient flow" + (f" at step {step}" if step is not None else "")
+    return _layout(fig, height=height, title=title, yaxis_type="log", yaxis_title="|gradient|", barmode="overlay",
+                   uirevision="gradient-flow",
+                   xaxis={"tickmode": "array", "tickvals": ticks, "ticktext": [stages[i] for i in ticks],
+                          "title": "layer (input → output)"})
+
+
+def layer_heatmap(steps: np.ndarray, matrix: np.ndarray, layers: Sequence[str], *, title: str = "log10 grad norm",
+                  height: int = 420) -> go.Figure:
+    """Layer x step heatmap of log10 values, step axis downsampled to about 500 columns."""
+    steps, matrix = downsample_columns(np.asarray(steps), np.asarray(matrix, dtype=np.float32))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(matrix > 0, np.log10(matrix), np.nan).astype(np.float32)
+    fig = go.Figure(go.Heatmap(z=z, x=np.asarray(steps, dtype=np.float32), y=np.arange(len(layers)),
+                               colorscale="Viridis", colorbar={"title": "log10", "thickness": 12},
+                               hovertemplate="step %{x}<br>layer %{y}<br>log10 %{z:.2f}<extra></extra>"))
+    return _layout(fig, height=height, title=title, uirevision="heatmap-" + title,
+                   yaxis={"title": "layer (input at bottom)", "tickmode": "array",
+                          "tickvals": list(range(0, len(layers), max(1, len(layers) // 12))),
+                          "ticktext": [layers[i] for i in range(0, len(layers), max(1, len(layers) // 12))]},
+                   xaxis_title="step")
+
+
+def depth_profiles(profiles: Mapping[str, np.ndarray], *, title: str = "Gradient norm by relative depth",
+                   height: int = 340) -> go.Figure:
+    """One line per run: a per-layer statistic against depth normalised to [0, 1] so nets of any depth align."""
+    fig = go.Figure()
+    for i, (label, values) in enumerate(profiles.items()):
+        v = np.asarray(values, dtype=np.float32)
+        depth = np.linspace(0.0, 1.0, len(v), dtype=np.float32)
+        fig.add_trace(go.Scatter(x=depth, y=v, mode="lines+markers", name=label, marker={"size": 4},
+                                 line={"color": STAGE_COLOURS[i % len(STAGE_COLOURS)]}))
+    return _layout(fig, height=height, title=title, yaxis_type="log", xaxis_title="relative depth (0 = input)",
+                   yaxis_title="grad norm", uirevision="profiles")

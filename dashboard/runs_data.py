@@ -1,0 +1,83 @@
+"""Run data for the pages, read from the store: tables, layer views, ratios, profiles. No Streamlit here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.store import RunStore
+
+
+def _duration(run: dict[str, Any]) -> float | None:
+    start, end = run.get("started_at"), run.get("finished_at")
+    if not start:
+        return None
+    try:
+        t0 = _ts(start)
+        t1 = _ts(end) if end else datetime.now().timestamp()
+    except (TypeError, ValueError):
+        return None
+    return round(t1 - t0, 1)
+
+
+def _ts(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else datetime.fromisoformat(str(value)).timestamp()
+
+
+def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run: what the Runs page lists."""
+    rows = []
+    for r in runs:
+        summary = r.get("summary") or {}
+        config = r.get("config") or {}
+        spec = r.get("spec") or {}
+        rows.append({
+            "id": r["id"], "name": r.get("name") or "", "status": r.get("status"),
+            "family": spec.get("family", ""), "dataset": r.get("dataset"),
+            "steps": summary.get("steps", config.get("steps")),
+            "final loss": summary.get("loss"),
+            "val metric": summary.get("val_acc", summary.get("val_iou")),
+            "device": r.get("device"), "seconds": _duration(r), "created": r.get("created_at"),
+        })
+    return pd.DataFrame(rows, columns=["id", "name", "status", "family", "dataset", "steps", "final loss", "val metric",
+                                       "device", "seconds", "created"])
+
+
+@dataclass
+class LayerView:
+    names: list[str]
+    stages: list[str]
+
+
+def layer_view(store: RunStore, run_id: int) -> LayerView:
+    layers = store.get_layers(run_id)
+    names = [layer["name"] for layer in layers]
+    stages = [layer.get("stage") or layer["name"].split(".")[0] for layer in layers]
+    return LayerView(names, stages)
+
+
+def first_last_ratio(store: RunStore, run_id: int, stat: str = "grad_norm") -> tuple[np.ndarray, np.ndarray]:
+    """First-layer over last-layer gradient norm per logged step (vanishing: << 1, exploding toward input: >> 1)."""
+    steps, matrix = store.get_layer_matrix(run_id, stat)
+    if matrix.size == 0:
+        return steps, np.zeros(0, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = matrix[0] / matrix[-1]
+    return steps, ratio.astype(np.float32)
+
+
+def profile_at(store: RunStore, run_id: int, step: int | None, stat: str = "grad_norm") -> tuple[int, np.ndarray]:
+    """The per-layer `stat` at the last logged step at or before `step` (None: latest)."""
+    found = store.get_layer_stats_at(run_id, step)
+    if not found or stat not in found[1]:
+        return -1, np.zeros(0, dtype=np.float32)
+    return int(found[0]), np.asarray(found[1][stat], dtype=np.float32)
+
+
+def metric_series(store: RunStore, run_id: int, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    data = store.get_metrics(run_id, [key])
+    return data.get(key)

@@ -1,0 +1,65 @@
+"""Runs: every run in the store — status, spec, dataset, steps, final metrics, device, duration — to open in
+Train or Compare, download as CSV, or delete."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.runs_data import runs_frame
+from dashboard.state import get_store
+from engine.store import StoreError
+
+ss = st.session_state
+st.title("Runs")
+try:
+    store = get_store()
+    store.reap_dead_runs()  # a worker that died is marked interrupted, its data kept
+    runs = store.list_runs()
+except StoreError as exc:
+    st.error(f"The run store cannot be read: {exc}")
+    st.stop()
+
+if not runs:
+    st.info("No runs yet. Start one on the **Train** page, or from a terminal: "
+            "`python -m engine train resnet8 --dataset shapes --steps 100` — it shows up here.")
+    st.stop()
+
+frame = runs_frame(runs)
+picked = st.dataframe(frame, hide_index=True, width="stretch", key="runs_table", on_select="rerun",
+                      selection_mode="multi-row",
+                      column_config={"final loss": st.column_config.NumberColumn(format="%.4f"),
+                                     "val metric": st.column_config.NumberColumn(format="%.3f"),
+                                     "seconds": st.column_config.NumberColumn(format="%.1f")})
+ids = [int(frame.iloc[i]["id"]) for i in picked.selection.rows]
+st.caption("Select rows to act on them." if not ids else f"Selected: {', '.join(f'#{i}' for i in ids)}")
+
+c = st.columns(4)
+if c[0].button("Open in Train", disabled=len(ids) != 1, key="runs_open", help="Watch or review one run."):
+    ss.train_run_id = ids[0]
+    st.switch_page("pages/train.py")
+if c[1].button("Compare", disabled=not 2 <= len(ids) <= 4, key="runs_compare", help="Pick 2 to 4 runs."):
+    ss.compare_runs = ids
+    st.switch_page("pages/compare.py")
+confirm = c[3].checkbox("Confirm delete", key="runs_confirm", disabled=not ids)
+if c[2].button("Delete", disabled=not (ids and confirm), key="runs_delete", help="Tick 'Confirm delete' first."):
+    for run_id in ids:
+        store.delete_run(run_id)
+    st.toast(f"Deleted {len(ids)} run(s).")
+    st.rerun()
+
+if len(ids) == 1:
+    run = store.get_run(ids[0])
+    with st.expander(f"Run #{ids[0]} details", expanded=True):
+        if run.get("error"):
+            st.warning(run["error"])
+        left, right = st.columns(2)
+        left.json(run.get("config") or {}, expanded=False)
+        right.json(run.get("spec") or {}, expanded=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = store.export_csv(ids[0], tmp)
+            cols = st.columns(len(files))
+            for col, path in zip(cols, files, strict=True):
+                col.download_button(f"Download {Path(path).name}", Path(path).read_bytes(),
+                                    file_name=f"run{ids[0]}_{Path(path).name}", mime="text/csv",
+                                    key=f"runs_dl_{Path(path).stem}")
