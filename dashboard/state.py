@@ -35,3 +35,18 @@ def get_store() -> RunStore:
 
 def run_label(run: dict) -> str:
     return f"#{run['id']} {run.get('name') or ''} · {run.get('status')}"
+
+
+@st.cache_resource(show_spinner=False)
+def _runner(path: str | None, max_concurrent: int):  # noqa: ANN202 - engine.train.runner.JobRunner
+    from engine.train.runner import get_runner as engine_runner
+
+    return engine_runner(path, max_concurrent=max_concurrent)
+
+
+def get_runner():  # noqa: ANN201
+    """The job runner of this store. Runs execute in child processes; their state lives in the store, so a
+    restarted dashboard re-attaches. SKIPLAB_MAX_RUNS caps concurrent runs (default 1: two cores)."""
+    import os
+
+    return _runner(os.environ.get("SKIPLAB_STORE"), int(os.environ.get("SKIPLAB_MAX_RUNS", "1")))
