@@ -173,7 +173,7 @@ def test_plain_mlp50_gradient_vanishes_and_skips_carry_it() -> None:
 
 # ---- random configurations (hypothesis) -----------------------------------------------------------------
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_config(data: dict) -> None:
