@@ -261,3 +261,15 @@ def test_random_mlps(data: dict) -> None:
 @given(transformer_configs())
 def test_random_transformers(data: dict) -> None:
     check_config(data)
+
+
+SMALL_INPUT = {"densenet": [3, 32, 32], "unet": [3, 16, 16]}
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILY_PRESETS if n not in SMALL_PRESETS])
+def test_big_presets_train_a_step_at_a_small_input(name: str) -> None:
+    """Every preset trains, not only counts: the big ones at a small input (the layers are the same)."""
+    spec = get_preset(name)
+    g = expand(parse({**to_dict(spec), "input": SMALL_INPUT[spec.family]}))
+    shapes, _ = forward_backward(g)
+    assert shapes == {k: v for k, v in infer_shapes(g).items() if k != "input"}
