@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from engine import ops_extra  # noqa: F401  (ops of the connectivity families: attention, gates ...)
 from engine.families.registry import FAMILIES, get_expander
 
 for _m in pkgutil.iter_modules(__path__):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.errors import SpecError
 from engine.families.registry import register_family
-from engine.graph import Graph
+from engine.graph import INPUT, Graph
 from engine.spec import GraphSpec
 
 
@@ -21,6 +21,11 @@ def expand_graph(spec: GraphSpec) -> Graph:
             raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""), f"({node.name}) {exc.message}") from None
         except KeyError as exc:  # unknown op
             raise SpecError(f"nodes[{i}].op", f"({node.name}) {exc}") from None
+    # An embedding that reads the input makes it token ids (engine.build.example_input draws ids < vocab).
+    vocab = [n.args["num_embeddings"] for n in g.nodes.values() if n.op == "embedding" and INPUT in n.inputs]
+    if vocab:
+        g.input_kind = "tokens"
+        g.nodes[INPUT].meta["vocab"] = min(vocab)
     g.output = spec.output or spec.nodes[-1].name
     if g.output not in g.nodes:
         raise SpecError("output", f"{g.output!r} is not a node; valid: {', '.join(n.name for n in spec.nodes)}")
