@@ -125,7 +125,12 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(_refusal(path, str(exc))) from None
+        with path.open("rb") as f:
+            head = f.read(4)
+        if head.startswith((b"PK\x03\x04", b"\x80")):  # a torch zip archive or a pickle: refused content
+            raise WeightsError(_refusal(path, str(exc))) from None
+        raise WeightsError(f"{path}: not a readable PyTorch weights file (neither a torch.save archive nor a "
+                           "pickle); save one with torch.save(model.state_dict(), path)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc.__class__.__name__}: "
                            f"{str(exc).splitlines()[0][:200]}); save one with torch.save(model.state_dict(), path)"
