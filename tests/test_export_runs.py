@@ -139,7 +139,8 @@ def test_cli_export_run(store: RunStore, run_id: int, tmp_path: Path, capsys: py
     assert main(["export-run", str(run_id), "--csv", str(tmp_path / "c"), "--parquet", str(tmp_path / "p"),
                  "--store", str(store.path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert str(tmp_path / "c" / "metrics.csv") in out["csv"] and str(tmp_path / "p" / "metrics.parquet") in out["parquet"]
+    assert str(tmp_path / "c" / "metrics.csv") in out["csv"]
+    assert str(tmp_path / "p" / "metrics.parquet") in out["parquet"]
     assert main(["export-run", "999", "--csv", str(tmp_path / "c"), "--store", str(store.path)]) == 2
     assert "no run 999" in capsys.readouterr().err
     assert main(["export-run", str(run_id), "--store", str(store.path)]) == 2  # nothing asked for
