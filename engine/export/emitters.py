@@ -13,6 +13,7 @@ anything else is an `ExportError` naming the op.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ class Emitter:
     module: constructor text from the input shapes and args; None for ops computed inline (add, concat).
     call: the call expression; default ``<attr>(<inputs>)``.
     helpers: classes or functions the file must define (their source is copied with `inspect.getsource`,
-        so they may use only ``torch``, ``nn``, ``math`` and ``typing``).
+        so they may use only ``torch``, ``nn``, ``F`` (torch.nn.functional), ``math`` and ``typing``), or
+        ``"module:Name"`` strings resolved when a file is written (for ops defined in modules imported later).
     """
 
     module: ModuleText | None = None
@@ -56,6 +58,14 @@ class Emitter:
 EMITTERS: dict[str, Emitter] = {}
 
 
+def resolve_helper(helper: Any) -> Any:
+    """A helper object, or the object a ``"module:Name"`` string names."""
+    if isinstance(helper, str):
+        module, _, name = helper.partition(":")
+        return getattr(importlib.import_module(module), name)
+    return helper
+
+
 def register_emitter(op: str, emitter: Emitter) -> Emitter:
     if op in EMITTERS:
         raise ExportError(f"a code emitter for op {op!r} is already registered")
@@ -63,7 +73,7 @@ def register_emitter(op: str, emitter: Emitter) -> Emitter:
     return emitter
 
 
-def _kw(pairs: list[tuple[str, Any, Any]]) -> list[str]:
+def kw_args(pairs: list[tuple[str, Any, Any]]) -> list[str]:
     """``name=value`` for every (name, value, default) whose value differs from the default."""
     return [f"{k}={v!r}" for k, v, default in pairs if v != default]
 
@@ -74,7 +84,7 @@ def _kw(pairs: list[tuple[str, Any, Any]]) -> list[str]:
 def _conv(ins: list[Shape], a: dict[str, Any]) -> str:
     pad = a["kernel"] // 2 if a["padding"] is None else a["padding"]  # the rule of ops._conv_pad
     parts = [str(ins[0][0]), str(a["out_channels"]), f"kernel_size={a['kernel']}"]
-    parts += _kw([("stride", a["stride"], 1), ("padding", pad, 0), ("dilation", a["dilation"], 1),
+    parts += kw_args([("stride", a["stride"], 1), ("padding", pad, 0), ("dilation", a["dilation"], 1),
                   ("groups", a["groups"], 1), ("bias", a["bias"], True)])
     return f"nn.Conv2d({', '.join(parts)})"
 
@@ -82,14 +92,14 @@ def _conv(ins: list[Shape], a: dict[str, Any]) -> str:
 def _pool(cls: str) -> ModuleText:
     def text(ins: list[Shape], a: dict[str, Any]) -> str:
         parts = [f"kernel_size={a['kernel']}", f"stride={a['stride'] or a['kernel']}"]
-        parts += _kw([("padding", a["padding"], 0)])
+        parts += kw_args([("padding", a["padding"], 0)])
         return f"nn.{cls}({', '.join(parts)})"
 
     return text
 
 
 def _linear(ins: list[Shape], a: dict[str, Any]) -> str:
-    return f"nn.Linear({', '.join([str(ins[0][-1]), str(a['out_features'])] + _kw([('bias', a['bias'], True)]))})"
+    return f"nn.Linear({', '.join([str(ins[0][-1]), str(a['out_features'])] + kw_args([('bias', a['bias'], True)]))})"
 
 
 def _add_call(attr: str, inputs: list[str], a: dict[str, Any]) -> str:

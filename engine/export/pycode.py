@@ -8,6 +8,7 @@ skips read as Python (``x = out + shortcut``). Every op is written by its emitte
 
 from __future__ import annotations
 
+import ast
 import heapq
 import inspect
 import keyword
@@ -17,7 +18,8 @@ from engine.analysis import analyze
 from engine.api import SpecLike, expand, load_spec
 from engine.build import INIT_SCHEMES, class_name
 from engine.errors import fmt_shape
-from engine.export.emitters import EMITTERS, Emitter, ExportError, emitter_for
+from engine.export import emitters_extra  # noqa: F401 - registers the emitters of the ops_extra ops
+from engine.export.emitters import EMITTERS, Emitter, ExportError, emitter_for, resolve_helper
 from engine.graph import INPUT, Graph, Node, infer_shapes
 from engine.ops import Shape, get_op
 from engine.spec import dumps
@@ -46,7 +48,9 @@ def model_class_name(graph: Graph) -> str:
     name = class_name(graph)
     if not name.isidentifier() or keyword.iskeyword(name):
         name = "Net" + re.sub(r"\W", "", name)
-    if name in _TAKEN or name in {getattr(h, "__name__", "") for e in EMITTERS.values() for h in e.helpers}:
+    helpers = {h.rpartition(":")[2] if isinstance(h, str) else getattr(h, "__name__", "")
+               for e in EMITTERS.values() for h in e.helpers}
+    if name in _TAKEN or name in helpers:
         name += "Model"
     return name
 
@@ -111,9 +115,9 @@ class _Writer:
     # ---- the file ------------------------------------------------------------------------------------------
 
     def write(self) -> str:
-        parts = [self._header(), "import torch\nfrom torch import nn\n\n" + self._constants()]
-        parts += [inspect.getsource(h).rstrip() + "\n" for h in self._helpers()]
-        parts += [self._class(), self._factory(), self._main()]
+        body = [inspect.getsource(h).rstrip() + "\n" for h in self._helpers()]
+        body += [self._class(), self._factory(), self._main()]
+        parts = [self._header(), self._imports(body) + "\n\n" + self._constants(), *body]
         source = "\n\n\n".join(p.rstrip("\n") for p in parts if p) + "\n"
         try:
             compile(source, f"{factory_name(self.g)}.py", "exec")
@@ -138,6 +142,17 @@ class _Writer:
             lines += [f"#   {line}".rstrip() for line in self.spec_yaml.rstrip().splitlines()]
         return "\n".join(lines)
 
+    @staticmethod
+    def _imports(body: list[str]) -> str:
+        """torch and nn always; math, typing and F (torch.nn.functional) when the code uses them."""
+        used = {n.id for n in ast.walk(ast.parse("\n\n".join(body))) if isinstance(n, ast.Name)}
+        lines = [f"import {m}" for m in ("math", "typing") if m in used]
+        lines += [""] if lines else []
+        lines += ["import torch", "from torch import nn"]
+        if "F" in used:
+            lines.append("from torch.nn import functional as F")
+        return "\n".join(lines)
+
     def _constants(self) -> str:
         text = f"INPUT_SHAPE = {tuple(self.g.input_shape)!r}  # without the batch dimension"
         if self.g.input_kind == "tokens":
@@ -148,7 +163,7 @@ class _Writer:
         seen: dict[object, None] = {}
         for node in self.nodes:
             for helper in self.emitters[node.name].helpers:
-                seen.setdefault(helper, None)
+                seen.setdefault(resolve_helper(helper), None)
         init = INIT_SCHEMES.get(self.g.init)
         if init is not None:
             seen.setdefault(init, None)
