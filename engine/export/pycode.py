@@ -16,7 +16,7 @@ import re
 
 from engine.analysis import analyze
 from engine.api import SpecLike, expand, load_spec
-from engine.build import INIT_SCHEMES, class_name
+from engine.build import INIT_SCHEMES, build, class_name
 from engine.errors import fmt_shape
 from engine.export import emitters_extra  # noqa: F401 - registers the emitters of the ops_extra ops
 from engine.export.emitters import EMITTERS, Emitter, ExportError, emitter_for, resolve_helper
@@ -25,9 +25,10 @@ from engine.ops import Shape, get_op
 from engine.spec import dumps
 
 # Which variable a node's output prefers, by its role: the residual branch flows in `out`, the shortcut in
-# `shortcut`, everything else (stem, merges, head) in `x`, so a block reads like torchvision's BasicBlock.
+# `shortcut`, a highway gate in `gate`, everything else (stem, merges, head) in `x`, so a block reads like
+# torchvision's BasicBlock.
 _ROLE_VARS = {"branch": "out", "shortcut": "shortcut"}
-_TAKEN = {"self", "torch", "nn", "math", "typing", "INPUT_SHAPE"}
+_TAKEN = {"self", "torch", "nn", "F", "math", "typing", "INPUT_SHAPE", "VOCAB"}
 
 
 def export_python(spec: SpecLike | Graph) -> str:
@@ -133,7 +134,7 @@ class _Writer:
             "",
             f"Input {fmt_shape(self.g.input_shape)} ({kind}, batch dimension N first) -> output "
             f"{fmt_shape(a.output_shape)}; {a.params:,} parameters.",
-            "Parameter names equal SkipLab's (e.g. stage1.block0.conv1.weight), so a SkipLab state_dict loads as is:",
+            f"Parameter names equal SkipLab's (e.g. {self._example_key()}), so a SkipLab state_dict loads as is:",
             f"    model = {factory_name(self.g)}(); model.load_state_dict(torch.load(path, weights_only=True))",
             '"""',
         ]
@@ -152,6 +153,10 @@ class _Writer:
         if "F" in used:
             lines.append("from torch.nn import functional as F")
         return "\n".join(lines)
+
+    def _example_key(self) -> str:
+        keys = [k for k, _ in build(self.g, "meta").named_parameters()]
+        return next((k for k in keys if k.count(".") >= 3), keys[0] if keys else "no parameters")
 
     def _constants(self) -> str:
         text = f"INPUT_SHAPE = {tuple(self.g.input_shape)!r}  # without the batch dimension"
@@ -240,7 +245,7 @@ class _Writer:
                     lines.append(f"        # {group}")
             inputs = [var_of[s] for s in node.inputs]
             expr = self.emitters[node.name].call_text(f"self.{node.name}", inputs, node.args)
-            var = _ROLE_VARS.get(node.meta.get("role", ""), "x")
+            var = "gate" if get_op(node.op).kind == "gate" else _ROLE_VARS.get(node.meta.get("role", ""), "x")
             if not free(var, i):
                 if node.inputs and free(var_of[node.inputs[0]], i):
                     var = var_of[node.inputs[0]]  # update in place: the input is not needed any more
