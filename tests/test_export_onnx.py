@@ -58,3 +58,11 @@ def test_cli_onnx_with_imported_weights(tmp_path: Path, capsys: pytest.CaptureFi
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert float((torch.from_numpy(run_onnx(out, x)) - trained(x)).abs().max()) < 1e-4
+
+
+def test_onnx_bytes_for_download() -> None:
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install onnx onnxruntime)")
+    from engine.export import onnx_bytes
+
+    model = onnx.load_from_string(onnx_bytes("resnet8"))
+    assert [i.name for i in model.graph.input] == ["input"]

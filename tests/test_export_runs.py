@@ -146,3 +146,16 @@ def test_cli_export_run(store: RunStore, run_id: int, tmp_path: Path, capsys: py
     assert main(["export-run", str(run_id), "--store", str(store.path)]) == 2  # nothing asked for
     assert main(["export-run", "1", "--csv", str(tmp_path), "--store", str(tmp_path / "nope.sqlite")]) == 2
     assert "no run store at" in capsys.readouterr().err
+
+
+def test_run_archive_for_download(store: RunStore, run_id: int) -> None:
+    import io
+    import zipfile
+
+    from engine.export import run_archive
+
+    archive = zipfile.ZipFile(io.BytesIO(run_archive(store, run_id)))
+    names = set(archive.namelist())
+    assert {f"run{run_id}/metrics.csv", f"run{run_id}/layer_stats.csv", f"run{run_id}/spec.yaml"} <= names
+    metrics = pd.read_csv(archive.open(f"run{run_id}/metrics.csv"))
+    assert len(metrics) == STEPS

@@ -8,6 +8,7 @@ dynamic. When onnxruntime is installed the file is run once and compared with Py
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -70,3 +71,11 @@ def run_onnx(path: str | Path, x: torch.Tensor) -> Any:
     ort = require("onnxruntime", "Running an ONNX file")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+
+
+def onnx_bytes(spec: SpecLike, *, model: nn.Module | None = None, seed: int = 0) -> bytes:
+    """The ONNX file of `export_onnx` in memory (for a download button)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        export_onnx(spec, path, model=model, seed=seed)
+        return path.read_bytes()

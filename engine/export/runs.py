@@ -11,8 +11,11 @@ Tables are tidy (one row per observation) so they load straight into pandas, R o
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,3 +142,14 @@ def export_run_tables(store: RunStore, run_id: int, directory: str | Path,
         written.append(out / filename)
     log.info("run %d: wrote %d files to %s", run_id, len(written), out)
     return written
+
+
+def run_archive(store: RunStore, run_id: int, fmt: str = "csv") -> bytes:
+    """The files of `export_run_tables` as one zip, in memory (for a download button)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = export_run_tables(store, run_id, tmp, (fmt,))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in paths:
+                zf.write(path, arcname=f"run{run_id}/{path.name}")
+    return buf.getvalue()
