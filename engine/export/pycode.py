@@ -3,7 +3,8 @@
 The file imports only torch. Submodules are nested under the node names (stages and blocks are plain
 ``nn.Module`` containers), so its ``state_dict`` keys equal SkipLab's (``stage1.block0.conv1.weight``)
 and a SkipLab checkpoint loads into it unchanged. ``forward`` has one line per node with a shape comment;
-skips read as Python (``x = out + shortcut``). Every op is written by its emitter (`engine.export.emitters`).
+skips read as Python (``x = out + shortcut``, see `engine.export.forward`). Every op is written by its emitter
+(`engine.export.emitters`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,10 @@ from engine.build import INIT_SCHEMES, build, class_name
 from engine.errors import fmt_shape
 from engine.export import emitters_extra  # noqa: F401 - registers the emitters of the ops_extra ops
 from engine.export.emitters import EMITTERS, Emitter, ExportError, emitter_for, resolve_helper
+from engine.export.forward import TAKEN, forward_lines
 from engine.graph import INPUT, Graph, Node, infer_shapes
 from engine.ops import Shape, get_op
 from engine.spec import dumps
-
-# Which variable a node's output prefers, by its role: the residual branch flows in `out`, the shortcut in
-# `shortcut`, a highway gate in `gate`, everything else (stem, merges, head) in `x`, so a block reads like
-# torchvision's BasicBlock.
-_ROLE_VARS = {"branch": "out", "shortcut": "shortcut"}
-_TAKEN = {"self", "torch", "nn", "F", "math", "typing", "INPUT_SHAPE", "VOCAB"}
 
 
 def export_python(spec: SpecLike | Graph) -> str:
@@ -51,7 +47,7 @@ def model_class_name(graph: Graph) -> str:
         name = "Net" + re.sub(r"\W", "", name)
     helpers = {h.rpartition(":")[2] if isinstance(h, str) else getattr(h, "__name__", "")
                for e in EMITTERS.values() for h in e.helpers}
-    if name in _TAKEN or name in helpers:
+    if name in TAKEN or name in helpers:
         name += "Model"
     return name
 
@@ -190,7 +186,7 @@ class _Writer:
             lines += ["        self.reset_parameters()", "", "    def reset_parameters(self) -> None:",
                       f'        """SkipLab\'s {self.g.init!r} initialisation."""', *reset]
         lines += ["", f"    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: {self._shape(INPUT)}",
-                  *self._forward_body()]
+                  *forward_lines(self.g, reading_order(self.g), self.emitters, self._shape)]
         return "\n".join(lines)
 
     def _init_body(self) -> list[str]:
@@ -219,48 +215,6 @@ class _Writer:
             # zero_init_residual (Goyal et al. 2017): each residual branch starts as the identity.
             lines.append("        with torch.no_grad():  # zero the last layer of each residual branch")
             lines += [f"            self.{name}.weight.zero_()" for name in zeroed]
-        return lines
-
-    def _forward_body(self) -> list[str]:
-        nodes = reading_order(self.g)
-        last_use: dict[str, int] = {}
-        for i, node in enumerate(nodes):
-            for src in node.inputs:
-                last_use[src] = i
-        last_use[self.g.output] = len(nodes)
-        holder: dict[str, str] = {"x": INPUT}  # variable -> the node whose value it holds
-        var_of: dict[str, str] = {INPUT: "x"}
-
-        def free(var: str, i: int) -> bool:
-            value = holder.get(var)
-            return var not in _TAKEN and (value is None or last_use.get(value, -1) <= i)
-
-        lines: list[str] = []
-        group = None  # the block named in the last comment; its sub-groups (a shortcut) get none of their own
-        for i, node in enumerate(nodes):
-            node_group = node.name.rpartition(".")[0]
-            if group is None or not (node_group == group or node_group.startswith(group + ".")):
-                group = node_group
-                if group:
-                    lines.append(f"        # {group}")
-            inputs = [var_of[s] for s in node.inputs]
-            expr = self.emitters[node.name].call_text(f"self.{node.name}", inputs, node.args)
-            var = "gate" if get_op(node.op).kind == "gate" else _ROLE_VARS.get(node.meta.get("role", ""), "x")
-            if not free(var, i):
-                if node.inputs and free(var_of[node.inputs[0]], i):
-                    var = var_of[node.inputs[0]]  # update in place: the input is not needed any more
-                else:
-                    base, k = var, 2
-                    while not free(f"{base}{k}", i):
-                        k += 1
-                    var = f"{base}{k}"
-            holder[var], var_of[node.name] = node.name, var
-            comment = self._shape(node.name)
-            labels = node.meta.get("input_labels")
-            if get_op(node.op).kind == "merge" and labels:
-                comment += f"  skip: {' + '.join(labels) if node.op == 'add' else ', '.join(labels)}"
-            lines.append(f"        {var} = {expr}  # {comment}")
-        lines.append(f"        return {var_of[self.g.output]}")
         return lines
 
     def _factory(self) -> str:
