@@ -273,3 +273,24 @@ def test_extra_ops_export() -> None:
         x = torch.randn(2, *graph.input_shape)
         with torch.no_grad():
             assert torch.allclose(copy(x), original(x), atol=1e-6), graph.name
+
+
+def test_edited_spec_export() -> None:
+    pytest.importorskip("engine.ops_extra", reason="connectivity edits come with the families branch")
+    from engine.spec import to_dict
+
+    spec = to_dict(load_spec("resnet20"))
+    spec["edits"] = [
+        {"add_skip": {"from": "stage1.block0", "to": "stage3.block0", "merge": "gate", "adapter": "pool"}},
+        {"add_skip": {"from": "stage1.block1", "to": "stage2.block2", "merge": "concat", "adapter": "projection"}},
+        {"remove_skip": "stage2.block1"},
+    ]
+    source = export_python(spec)
+    assert "stage1_block0 = x  # kept for the skip to edit0" in source  # the long skip's source is named
+    original = build_model(spec, seed=0).eval()
+    copy = _run_in_fresh_namespace(source, "build_resnet20").eval()
+    copy.load_state_dict(original.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(copy(x), original(x), atol=1e-6)
+    assert max(len(line) for line in source.split("class Resnet20")[1].splitlines()) <= 120

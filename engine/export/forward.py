@@ -107,9 +107,11 @@ def forward_lines(graph: Graph, nodes: list[Node], emitters: dict[str, Emitter],
         var = names.assign(node, i)
         comment = shape(node.name)
         labels = node.meta.get("input_labels")
+        line = f"{INDENT}{var} = {expr}  # {comment}"
         if get_op(node.op).kind == "merge" and labels:
-            comment += f"  skip: {' + '.join(labels) if node.op == 'add' else ', '.join(labels)}"
-        lines.append(f"{INDENT}{var} = {expr}  # {comment}")
+            described = f"{line}  skip: {' + '.join(labels) if node.op == 'add' else ', '.join(labels)}"
+            line = described if len(described) <= 120 else line  # keep the file within a 120-column lint
+        lines.append(line)
         kept = names.keep(node, i)
         if kept:
             lines.append(kept)
