@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         extra = ""
         if info.get("checked_with_onnxruntime"):
-            extra = f"; onnxruntime matches PyTorch (max abs diff {info['max_abs_diff']:.1e})"
+            extra = (f"; onnxruntime matches PyTorch (max abs diff {info['max_abs_diff']:.1e}, "
+                     f"relative {info['max_rel_diff']:.1e})")
         print(f"wrote {info['path']} ({info['format']}, {info['bytes']:,} bytes){extra}")
     return 0

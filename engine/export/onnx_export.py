@@ -35,6 +35,7 @@ class OnnxReport:
     bytes: int
     checked_with_onnxruntime: bool
     max_abs_diff: float | None
+    max_rel_diff: float | None  # max abs diff / max |output|: fresh deep nets can have outputs of 1e5
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,13 +58,14 @@ def export_onnx(spec: SpecLike, path: str | Path, *, model: nn.Module | None = N
     onnx.checker.check_model(str(path))
     with torch.no_grad():
         expected = net(x)
-    diff = None
+    diff = rel = None
     if verify and has("onnxruntime"):
         got = run_onnx(path, x)
         diff = float((torch.from_numpy(got) - expected).abs().max())
-        log.info("onnxruntime output matches PyTorch to %.2e", diff)
+        rel = diff / max(float(expected.abs().max()), 1e-12)
+        log.info("onnxruntime output matches PyTorch to %.2e (relative %.2e)", diff, rel)
     return OnnxReport(str(path), opset, list(graph.input_shape), list(expected.shape[1:]), path.stat().st_size,
-                      diff is not None, diff)
+                      diff is not None, diff, rel)
 
 
 def run_onnx(path: str | Path, x: torch.Tensor) -> Any:
