@@ -1,0 +1,31 @@
+"""Interoperability: the model as standalone PyTorch code or ONNX, local weights imported with a key
+report, and runs as TensorBoard events or CSV / Parquet tables.
+
+Functions that need an optional extra (onnx, onnxruntime, tensorboard, safetensors, pyarrow; see
+requirements-extras.txt) import it on use and raise `MissingExtraError` naming the pip command.
+"""
+
+from engine.export.emitters import Emitter, ExportError, register_emitter
+from engine.export.extras import MissingExtraError
+from engine.export.pycode import export_python
+from engine.export.weights import WeightsError, WeightsReport, load_weights
+
+__all__ = ["Emitter", "ExportError", "MissingExtraError", "WeightsError", "WeightsReport", "export_python",
+           "load_weights", "register_emitter"]
+
+
+def __getattr__(name: str) -> object:
+    # The ONNX and run exporters pull in the store and pandas: loaded on first use.
+    if name in ("export_onnx", "onnx_bytes", "run_onnx"):
+        from engine.export import onnx_export
+
+        return getattr(onnx_export, name)
+    if name in ("export_run_tables", "run_tables", "run_archive"):
+        from engine.export import runs
+
+        return getattr(runs, name)
+    if name == "export_tensorboard":
+        from engine.export.tensorboard_export import export_tensorboard
+
+        return export_tensorboard
+    raise AttributeError(f"module 'engine.export' has no attribute {name!r}")
