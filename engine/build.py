@@ -112,11 +112,26 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
             else:
                 raise ValueError(f"{name}: op {node.op!r} has neither a module nor a function to build")
     fxg.output(env[graph.output])
-    gm = fx.GraphModule(modules, fxg, class_name=class_name(graph))
+    gm = fx.GraphModule(_root_in_depth_order(modules), fxg, class_name=class_name(graph))
     if dev.type != "meta":
         initialise(gm, graph)
         gm.to(dev)
     return gm
+
+
+def _root_in_depth_order(modules: dict[str, nn.Module]) -> nn.Module:
+    """A module tree filled in graph order. (GraphModule given a dict installs shallow names first, which
+    would list ``head`` before ``stage1``; parameters, state_dict keys and seeded init follow depth order.)"""
+    root = nn.Module()
+    for name, module in modules.items():
+        parent = root
+        *path, leaf = name.split(".")
+        for part in path:
+            if not hasattr(parent, part):
+                parent.add_module(part, nn.Module())
+            parent = getattr(parent, part)
+        parent.add_module(leaf, module)
+    return root
 
 
 def initialise(model: nn.Module, graph: Graph) -> None:

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import SkipLabError
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -57,7 +59,7 @@ CREATE INDEX IF NOT EXISTS alerts_run ON alerts (run_id, id);
 """
 
 
-class StoreError(RuntimeError):
+class StoreError(SkipLabError, RuntimeError):
     """The run store cannot be opened or written; the message names the file and the fix."""
 
 

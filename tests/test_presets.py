@@ -82,3 +82,11 @@ def test_plain_twin_has_no_adds_and_same_counts():
     assert sum(n.op == "add" for n in res.nodes) == 9
     assert (plain.params, plain.macs) == (res.params, res.macs)
     assert [n.name for n in plain.nodes if n.kind == "conv"] == [n.name for n in res.nodes if n.kind == "conv"]
+
+
+def test_parameters_are_listed_in_depth_order():
+    """Layer order for gradient statistics and seeded init follows the graph, input first."""
+    names = [n.rsplit(".", 1)[0] for n, _ in build(expand("resnet20"), "meta").named_parameters()]
+    order = [n for n in expand("resnet20").topo_order() if n in set(names)]
+    assert list(dict.fromkeys(names)) == order
+    assert names[0] == "stem.conv" and names[-1] == "head.fc"
