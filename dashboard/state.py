@@ -21,6 +21,14 @@ def analyze_spec(spec, batch: int = 1) -> Analysis:  # noqa: ANN001 - a SpecBase
     return analysis_for(canonical_json(spec), batch)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def python_code(spec_json: str) -> str:
+    """Standalone PyTorch source of a spec (cached by its canonical JSON)."""
+    from engine.export import export_python
+
+    return export_python(parse(json.loads(spec_json)))
+
+
 @st.cache_resource(show_spinner=False)
 def _store(path: str | None) -> RunStore:
     return RunStore(path)

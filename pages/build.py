@@ -10,8 +10,10 @@ import yaml
 from dashboard.build_state import EditHistory, Totals, evaluate, removable_skips, skip_endpoints
 from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
+from dashboard.state import python_code
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.errors import SkipLabError
+from engine.export import onnx_bytes
 from engine.presets import PRESETS, get_preset, preset_names
 from engine.report import si
 from engine.spec import FAMILY_SPECS, canonical_json, dumps, loads, parse, to_dict
@@ -175,10 +177,26 @@ else:
                           if g.level == lvl or (lvl == 2 and g.level == 1 and g.name in ("stem", "head"))])
 st.dataframe(table, hide_index=True, width="stretch", key="build_table")
 
-d = st.columns(3)
-d[0].download_button("Spec (YAML)", dumps(ev.spec), file_name=f"{ev.spec.name or ev.spec.family}.yaml",
-                     mime="application/x-yaml", key="build_dl_yaml")
-d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{ev.spec.name or ev.spec.family}.json",
-                     mime="application/json", key="build_dl_json")
-d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{ev.spec.name or 'summary'}.csv",
-                     mime="text/csv", key="build_dl_csv")
+d = st.columns(5)
+stem = ev.spec.name or ev.spec.family
+d[0].download_button("Spec (YAML)", dumps(ev.spec), file_name=f"{stem}.yaml", mime="application/x-yaml",
+                     key="build_dl_yaml", help="The spec: load it with `python -m engine summary FILE`.")
+d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{stem}.json", mime="application/json",
+                     key="build_dl_json")
+d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{stem}_summary.csv", mime="text/csv",
+                     key="build_dl_csv", help="The table above, at its current folding.")
+try:
+    code = python_code(canonical_json(ev.spec))
+    d[3].download_button("PyTorch code (.py)", code, file_name=f"{stem}.py", mime="text/x-python",
+                         key="build_dl_py", help="One standalone file that imports only torch: paste it anywhere.")
+except SkipLabError as exc:
+    d[3].caption(f"No code export: {exc}")
+if d[4].button("Prepare ONNX", key="build_onnx", help="Exports with torch.onnx (needs the onnx extra)."):
+    try:
+        with st.spinner("Exporting to ONNX…"):
+            ss.build_onnx_bytes = (canonical_json(ev.spec), onnx_bytes(ev.spec))
+    except SkipLabError as exc:
+        st.error(str(exc))
+if ss.get("build_onnx_bytes") and ss.build_onnx_bytes[0] == canonical_json(ev.spec):
+    d[4].download_button("Download ONNX", ss.build_onnx_bytes[1], file_name=f"{stem}.onnx",
+                         mime="application/octet-stream", key="build_dl_onnx")

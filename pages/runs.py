@@ -1,13 +1,13 @@
 """Runs: every run in the store — status, spec, dataset, steps, final metrics, device, duration — to open in
 Train or Compare, download as CSV, or delete."""
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
+import yaml
 
 from dashboard.runs_data import runs_frame
 from dashboard.state import get_store
+from engine.errors import SkipLabError
+from engine.export import run_archive
 from engine.store import StoreError
 
 ss = st.session_state
@@ -56,10 +56,13 @@ if len(ids) == 1:
         left, right = st.columns(2)
         left.json(run.get("config") or {}, expanded=False)
         right.json(run.get("spec") or {}, expanded=False)
-        with tempfile.TemporaryDirectory() as tmp:
-            files = store.export_csv(ids[0], tmp)
-            cols = st.columns(len(files))
-            for col, path in zip(cols, files, strict=True):
-                col.download_button(f"Download {Path(path).name}", Path(path).read_bytes(),
-                                    file_name=f"run{ids[0]}_{Path(path).name}", mime="text/csv",
-                                    key=f"runs_dl_{Path(path).stem}")
+        cols = st.columns(3)
+        for col, fmt in zip(cols, ("csv", "parquet"), strict=False):
+            try:
+                col.download_button(f"Metrics + layer stats ({fmt.upper()}, zip)", run_archive(store, ids[0], fmt),
+                                    file_name=f"run{ids[0]}_{fmt}.zip", mime="application/zip",
+                                    key=f"runs_dl_{fmt}", help="Long-format tables: step, layer, stat, value.")
+            except SkipLabError as exc:
+                col.caption(str(exc))
+        cols[2].download_button("Spec (YAML)", yaml.safe_dump(run.get("spec") or {}, sort_keys=False),
+                                file_name=f"run{ids[0]}_spec.yaml", key="runs_dl_spec")
