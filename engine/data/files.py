@@ -1,0 +1,331 @@
+"""Datasets read from local files: ``cifar10``, ``mnist``, ``imagefolder``, ``npz``.
+
+Nothing here downloads: a missing or malformed file is a :class:`DataError` that names the file,
+what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .core import (
+    DataError,
+    Dataset,
+    DatasetInfo,
+    check_sizes,
+    make_image_dataset,
+    register,
+    resize_images,
+    split_indices,
+    standardise,
+    subsample,
+)
+from .safe_pickle import safe_load
+
+log = logging.getLogger(__name__)
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
+
+
+def _need_path(dataset: str, path: str | Path | None, expected: str) -> Path:
+    if path is None:
+        raise DataError(f"dataset {dataset!r} reads local files and never downloads; pass path=<{expected}>")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"dataset {dataset!r}: {p} does not exist; expected {expected}")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- CIFAR-10
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    obj = safe_load(path, "cifar10")
+    if not isinstance(obj, dict):
+        raise DataError(f"dataset 'cifar10': {path} holds a {type(obj).__name__}; expected a dict with "
+                        f"'data' and 'labels'")
+    # Python 2 pickles give bytes keys; files re-saved under Python 3 may give str keys
+    d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+    data, labels = d.get("data"), d.get("labels")
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        got = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"dataset 'cifar10': {path}: expected 'data' as uint8 [N, 3072], got {got}")
+    y = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    if y.shape != (len(data),) or (y.size and (y.min() < 0 or y.max() > 9)):
+        raise DataError(f"dataset 'cifar10': {path}: expected {len(data)} 'labels' in 0..9, got "
+                        f"{y.size} (range {y.min() if y.size else '-'}..{y.max() if y.size else '-'})")
+    return data.reshape(-1, 3, 32, 32), y  # rows are channel-major: 1024 R, 1024 G, 1024 B
+
+
+@register("cifar10")
+def load_cifar10(
+    *,
+    seed: int = 0,
+    path: str | None = None,
+    train_size: int | None = None,
+    val_size: int | None = None,
+) -> Dataset:
+    """The CIFAR-10 python-pickle directory; ``train_size``/``val_size`` take a seeded subset."""
+    expected = "a directory with data_batch_1..5 and test_batch (cifar-10-python.tar.gz, extracted)"
+    root = _need_path("cifar10", path, expected)
+    check_sizes("cifar10", train_size=train_size, val_size=val_size)
+    if (root / "cifar-10-batches-py").is_dir():  # accept the folder the archive extracts to, too
+        root = root / "cifar-10-batches-py"
+    if not root.is_dir():
+        raise DataError(f"dataset 'cifar10': {root} is a file; expected {expected}")
+    train_files = [root / f"data_batch_{i}" for i in range(1, 6) if (root / f"data_batch_{i}").is_file()]
+    test_file = root / "test_batch"
+    if not train_files or not test_file.is_file():
+        found = sorted(p.name for p in root.iterdir())[:10]
+        raise DataError(f"dataset 'cifar10': {root} has no data_batch_* / test_batch files (found: "
+                        f"{', '.join(found) or 'nothing'}); expected {expected}")
+    if len(train_files) < 5:
+        log.warning("cifar10: only %d of 5 training batches found in %s", len(train_files), root)
+    parts = [_cifar_batch(p) for p in train_files]
+    x_t = np.concatenate([p[0] for p in parts])
+    y_t = np.concatenate([p[1] for p in parts])
+    x_v, y_v = _cifar_batch(test_file)
+    it, iv = subsample(len(x_t), train_size, seed), subsample(len(x_v), val_size, seed + 1)
+    x_t = x_t[it].astype(np.float32) / 255.0
+    x_v = x_v[iv].astype(np.float32) / 255.0
+    return make_image_dataset("cifar10", x_t, y_t[it], x_v, y_v[iv], num_classes=10, augment=True,
+                              classes=CIFAR10_CLASSES, extra={"source": str(root)})
+
+
+# ---------------------------------------------------------------------------------------------- MNIST
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path, dataset: str, ndim: int) -> np.ndarray:
+    """Parse an IDX file (plain or .gz): 2 zero bytes, a type code, the rank, then big-endian dims."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"dataset {dataset!r}: cannot read {path} ({exc})") from None
+    expected = f"an IDX file with {ndim} dimension(s) (magic 0x0000080{ndim})"
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        head = raw[:4].hex() or "empty"
+        raise DataError(f"dataset {dataset!r}: {path} is not an IDX file (header {head}); "
+                        f"expected {expected}")
+    if raw[3] != ndim:
+        raise DataError(f"dataset {dataset!r}: {path} has {raw[3]} dimension(s); expected {expected}")
+    header = 4 + 4 * ndim
+    dims = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4")) if len(raw) >= header else ()
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    need = header + int(np.prod(dims)) * dtype.itemsize if dims else header + 1
+    if len(dims) != ndim or len(raw) != need:
+        raise DataError(f"dataset {dataset!r}: {path} is truncated or padded: header says {list(dims)}, "
+                        f"expected {need} bytes, got {len(raw)}; re-extract the file")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def _find_idx(root: Path, prefix: str, kind: str, rank: int) -> Path:
+    # the official names use '-idx3-ubyte'; widely shared copies use '.idx3-ubyte'; both may be gzipped
+    for stem in (f"{prefix}-{kind}-idx{rank}-ubyte", f"{prefix}-{kind}.idx{rank}-ubyte"):
+        for name in (stem, stem + ".gz"):
+            if (root / name).is_file():
+                return root / name
+    raise DataError(f"dataset 'mnist': {root} has no {prefix}-{kind}-idx{rank}-ubyte[.gz]; expected the four "
+                    f"MNIST IDX files (train-images, train-labels, t10k-images, t10k-labels)")
+
+
+@register("mnist")
+def load_mnist(
+    *,
+    seed: int = 0,
+    path: str | None = None,
+    size: int = 28,
+    flatten: bool = False,
+    train_size: int | None = None,
+    val_size: int | None = None,
+) -> Dataset:
+    """MNIST (or Fashion-MNIST) IDX files; train = train-*, val = t10k-*; 1 x size x size."""
+    root = _need_path("mnist", path, "a directory with the MNIST IDX files")
+    check_sizes("mnist", size=size, train_size=train_size, val_size=val_size)
+    if not root.is_dir():
+        raise DataError(f"dataset 'mnist': {root} is a file; expected a directory with the MNIST IDX files")
+    split: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for prefix in ("train", "t10k"):
+        img_path, lab_path = _find_idx(root, prefix, "images", 3), _find_idx(root, prefix, "labels", 1)
+        x, y = read_idx(img_path, "mnist", 3), read_idx(lab_path, "mnist", 1)
+        if len(x) != len(y):
+            raise DataError(f"dataset 'mnist': {img_path} has {len(x)} images but {lab_path} has {len(y)} "
+                            f"labels; expected matching counts")
+        split[prefix] = (x, y.astype(np.int64))
+    (x_t, y_t), (x_v, y_v) = split["train"], split["t10k"]
+    it, iv = subsample(len(x_t), train_size, seed), subsample(len(x_v), val_size, seed + 1)
+    x_t = x_t[it, None].astype(np.float32) / 255.0  # (N, 1, 28, 28)
+    x_v = x_v[iv, None].astype(np.float32) / 255.0
+    if size != x_t.shape[-1]:
+        x_t, x_v = resize_images(x_t, size), resize_images(x_v, size)
+    num_classes = int(max(y_t.max(initial=0), y_v.max(initial=0))) + 1
+    return make_image_dataset("mnist", x_t, y_t[it], x_v, y_v[iv], num_classes=num_classes, augment=False,
+                              flatten=flatten, extra={"source": str(root)})
+
+
+# ---------------------------------------------------------------------------------------------- folders
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read_folder(root: Path, classes: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    for label, cls in enumerate(classes):
+        cdir = root / cls
+        if not cdir.is_dir():
+            continue
+        for f in sorted(cdir.rglob("*")):
+            if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
+                continue
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                    images.append(np.asarray(im, dtype=np.uint8))
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise DataError(f"dataset 'imagefolder': cannot read image {f} ({exc}); expected a "
+                                f"PNG/JPEG/... image; delete or replace the file") from None
+            labels.append(label)
+    if not images:
+        return np.zeros((0, 3, size, size), np.float32), np.zeros(0, np.int64)
+    x = np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (N, H, W, 3) -> (N, 3, H, W)
+    return x, np.asarray(labels, dtype=np.int64)
+
+
+@register("imagefolder")
+def load_imagefolder(
+    *, seed: int = 0, path: str | None = None, size: int = 32, val_fraction: float = 0.2
+) -> Dataset:
+    """One sub-folder per class (or ``train/`` and ``val/`` folders of those); RGB, size x size."""
+    expected = "a directory with one sub-folder of images per class"
+    root = _need_path("imagefolder", path, expected)
+    check_sizes("imagefolder", size=size)
+    if not root.is_dir():
+        raise DataError(f"dataset 'imagefolder': {root} is a file; expected {expected}")
+    val_root = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
+    presplit = (root / "train").is_dir() and val_root is not None
+    train_root = root / "train" if presplit else root
+    classes = [p.name for p in _class_dirs(train_root)]
+    if not classes:
+        raise DataError(f"dataset 'imagefolder': {train_root} has no sub-folders; expected {expected}")
+    x, y = _read_folder(train_root, classes, size)
+    if len(x) == 0:
+        raise DataError(f"dataset 'imagefolder': no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under "
+                        f"{train_root}; expected {expected}")
+    if presplit:
+        assert val_root is not None
+        extra_cls = sorted({p.name for p in _class_dirs(val_root)} - set(classes))
+        if extra_cls:
+            raise DataError(f"dataset 'imagefolder': {val_root} has classes {extra_cls} missing from "
+                            f"{train_root}; expected the same class folders in both")
+        x_t, y_t = x, y
+        x_v, y_v = _read_folder(val_root, classes, size)
+    else:
+        tr, va = split_indices(y, len(y), val_fraction, seed)
+        x_t, y_t, x_v, y_v = x[tr], y[tr], x[va], y[va]
+    return make_image_dataset("imagefolder", x_t, y_t, x_v, y_v, num_classes=len(classes), augment=True,
+                              classes=tuple(classes), extra={"source": str(root)})
+
+
+# ---------------------------------------------------------------------------------------------- npz
+
+
+def _npz_images(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return x[:, None] if x.ndim == 3 else x  # (N, H, W) -> (N, 1, H, W)
+
+
+def _npz_task(x: np.ndarray, y: np.ndarray) -> str:
+    if y.ndim == 1:
+        # integer 2-D inputs are token ids; anything else with one label per sample is classification
+        return "sequence" if x.ndim == 2 and np.issubdtype(x.dtype, np.integer) else "classification"
+    if y.ndim >= 3 and y.shape[-2:] == x.shape[-2:]:
+        return "segmentation"
+    return "unknown"
+
+
+@register("npz")
+def load_npz(
+    *,
+    seed: int = 0,
+    path: str | None = None,
+    task: str | None = None,
+    val_fraction: float = 0.2,
+    normalise: bool = True,
+    augment: bool = False,
+) -> Dataset:
+    """A .npz with ``x``, ``y`` (and optionally ``x_val``, ``y_val``); the task is inferred from shapes."""
+    expected = "a .npz file with arrays 'x' and 'y' (optionally 'x_val' and 'y_val')"
+    p = _need_path("npz", path, expected)
+    try:
+        # allow_pickle=False: an object array in an .npz is a pickle, and pickles can run code
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"dataset 'npz': cannot read {p} ({exc}); expected {expected}") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing or (("x_val" in arrays) != ("y_val" in arrays)):
+        raise DataError(f"dataset 'npz': {p} has arrays {sorted(arrays)}; expected {expected} "
+                        f"(x_val and y_val together)")
+    x, y = arrays["x"], arrays["y"]
+    if len(x) != len(y) or x.ndim < 2:
+        raise DataError(f"dataset 'npz': {p}: x is {list(x.shape)} and y is {list(y.shape)}; expected x "
+                        f"[N, ...] and y [N] or [N, 1, H, W] with the same N")
+    if "x_val" in arrays:
+        x_t, y_t, x_v, y_v = x, y, arrays["x_val"], arrays["y_val"]
+        if x_v.shape[1:] != x.shape[1:] or len(x_v) != len(y_v) or y_v.shape[1:] != y.shape[1:]:
+            raise DataError(f"dataset 'npz': {p}: x_val {list(x_v.shape)} / y_val {list(y_v.shape)} do "
+                            f"not match x {list(x.shape)} / y {list(y.shape)}; expected the same per-sample "
+                            f"shapes")
+    else:
+        tr, va = split_indices(y if y.ndim == 1 else None, len(y), val_fraction, seed)
+        x_t, y_t, x_v, y_v = x[tr], y[tr], x[va], y[va]
+    inferred = _npz_task(x, y)
+    task = task or inferred
+    if task not in ("classification", "segmentation", "sequence"):
+        raise DataError(f"dataset 'npz': {p}: cannot infer the task from x {list(x.shape)} and y "
+                        f"{list(y.shape)}; expected y [N] (classification/sequence) or y [N, 1, H, W] "
+                        f"matching x's H, W (segmentation); or pass task=")
+    extra: dict[str, Any] = {"source": str(p)}
+    if task == "segmentation":
+        y_t, y_v = (a.astype(np.float32).reshape(len(a), -1, *x.shape[-2:]) for a in (y_t, y_v))
+        if not np.isin(np.unique(np.concatenate([y_t.ravel(), y_v.ravel()])), (0.0, 1.0)).all():
+            raise DataError(f"dataset 'npz': {p}: segmentation masks must hold only 0 and 1")
+        x_t, x_v = _npz_images(x_t), _npz_images(x_v)
+        if normalise:
+            x_t, x_v, stats = standardise(x_t, x_v)
+            extra.update(stats)
+        info = DatasetInfo("npz", "segmentation", tuple(x_t.shape[1:]), int(y_t.shape[1]), len(x_t), len(x_v))
+        return Dataset(info, torch.from_numpy(x_t), torch.from_numpy(y_t), torch.from_numpy(x_v),
+                       torch.from_numpy(y_v), augment=augment, extra=extra)
+    if y.ndim != 1 or not np.all(np.mod(np.concatenate([y_t, y_v]), 1) == 0) or min(y_t.min(), y_v.min()) < 0:
+        raise DataError(f"dataset 'npz': {p}: {task} needs y as non-negative integer labels [N], got "
+                        f"{y.dtype} {list(y.shape)}")
+    num_classes = int(max(y_t.max(), y_v.max())) + 1
+    if task == "sequence":
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer) or min(x_t.min(), x_v.min()) < 0:
+            raise DataError(f"dataset 'npz': {p}: a sequence task needs x as non-negative integer tokens "
+                            f"[N, seq_len], got {x.dtype} {list(x.shape)}")
+        vocab = int(max(x_t.max(), x_v.max())) + 1
+        info = DatasetInfo("npz", "sequence", (x.shape[1],), num_classes, len(x_t), len(x_v), vocab=vocab)
+        return Dataset(info, torch.from_numpy(x_t.astype(np.int64)), torch.from_numpy(y_t.astype(np.int64)),
+                       torch.from_numpy(x_v.astype(np.int64)), torch.from_numpy(y_v.astype(np.int64)),
+                       augment=False, extra=extra)
+    if x.ndim > 2:
+        x_t, x_v = _npz_images(x_t), _npz_images(x_v)
+    return make_image_dataset("npz", x_t.astype(np.float32), y_t, x_v.astype(np.float32), y_v,
+                              num_classes=num_classes, augment=augment and x_t.ndim == 4, normalise=normalise,
+                              extra=extra)
