@@ -46,6 +46,8 @@ class TrainConfig(BaseModel):
     flush_every: int = Field(10, gt=0, description="on a GPU, copy buffered statistics to the host every N steps")
     vanish_threshold: float = Field(1e-3, gt=0, description="alert when first/last layer grad-norm ratio < this")
     explode_threshold: float = Field(1e3, gt=0, description="alert when a layer's gradient norm exceeds this")
+    diverge_factor: float | None = Field(100.0, gt=1, description="stop as diverged when the loss exceeds this x "
+                                         "the first step's loss (at least 1); null: only NaN/Inf")
     explode_update_ratio: float = Field(1.0, gt=0, description="alert when an update is larger than this x weight")
     save_weights: bool = True
 

@@ -14,7 +14,7 @@ FINAL_STATUSES = ("done", "failed", "cancelled", "diverged", "interrupted")
 
 # Per-layer statistics, in the order the monitor computes them.
 GRAD_STATS = ("grad_norm", "grad_mean_abs", "grad_max_abs", "weight_norm", "update_ratio")
-ACT_STATS = ("act_mean", "act_std", "relu_zero_frac")
+ACT_STATS = ("act_mean", "act_std", "act_zero_frac")
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,15 @@ class Layer:
     stage: str
     params: int
 
+    @property
+    def block(self) -> str:
+        """``stage1.block0`` for ``stage1.block0.conv1`` (and its shortcut convs); the stage for ``stem.conv``."""
+        parts = self.name.split(".")
+        return ".".join(parts[:2]) if len(parts) >= 3 else parts[0]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.name, "op": self.op, "stage": self.stage, "params": self.params}
+        """The row `RunStore.set_layers` takes."""
+        return {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """Health checks: divergence (NaN/Inf), vanishing and exploding gradients.
 
-- Divergence: a non-finite loss or layer gradient norm stops the run as ``diverged``. `locate_divergence`
-  names where it first appeared: weights that are already non-finite (the first layer in depth order),
-  else the first layer whose forward output is non-finite on the offending batch, else the deepest layer
-  with a non-finite gradient (backward runs from the output, so that is where the NaN was born).
+- Divergence: a non-finite loss or layer gradient norm, or a loss above ``diverge_factor`` x the first
+  step's loss (at least 1), stops the run as ``diverged``. The loss limit matters for BatchNorm nets: BN
+  renormalises exploding conv weights, so lr = 1e4 gives a loss of 1e4 long before it gives a NaN.
+  `locate_divergence` names where it first appeared: weights that are already non-finite (the first
+  layer in depth order), else the first layer whose forward output is non-finite on the offending batch,
+  else the deepest layer with a non-finite gradient (backward runs from the output, so that is where the
+  NaN was born), else (a finite loss over the limit) the layer whose weights grew most since init.
 - Vanishing: the first layer's gradient norm divided by the last layer's below ``vanish_threshold``
   (Glorot & Bengio 2010; He et al. 2016 fig. 1 for what it does to plain deep nets).
 - Exploding: a layer gradient norm above ``explode_threshold``, or an update larger than
@@ -13,6 +16,7 @@ Each kind of alert is raised once per run, at the first step it holds, naming th
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -22,6 +26,8 @@ from torch import nn
 
 from engine.train.config import TrainConfig
 from engine.train.events import Alert, Layer
+
+log = logging.getLogger(__name__)
 
 
 class HealthMonitor:
@@ -77,12 +83,40 @@ def _nonfinite(t: torch.Tensor) -> bool:
 
 
 def locate_divergence(layers: list[Layer], layer_params: list[list[nn.Parameter]], model: nn.Module,
-                      forward: Callable[[], torch.Tensor], loss_value: float, step: int) -> tuple[str | None, str]:
-    """(layer name or None, a one-line explanation). Runs one diagnostic forward pass; only after a failure."""
+                      forward: Callable[[], torch.Tensor], *, step: int, loss: float, limit: float | None,
+                      grad_norms: np.ndarray, init_weight_norms: np.ndarray) -> tuple[str | None, str]:
+    """(layer name or None, a one-line explanation) for a run stopped at ``step``.
+
+    Runs one diagnostic forward pass, only after a failure. ``grad_norms`` are the per-layer gradient
+    norms of that step; ``init_weight_norms`` the per-layer weight norms at initialisation.
+    """
+    fix = "lower the learning rate, add warm-up or clip gradients (grad_clip)"
     for layer, ps in zip(layers, layer_params, strict=True):
         if any(_nonfinite(p.detach()) for p in ps):
-            return layer.name, (f"diverged at step {step}: the weights of {layer.name} became non-finite "
-                                f"(loss {loss_value}); lower the learning rate or clip gradients")
+            return layer.name, f"diverged at step {step}: the weights of {layer.name} became non-finite; {fix}"
+    first = _first_nonfinite_output(layers, model, forward)
+    if first:
+        return first, f"diverged at step {step}: the output of {first} became non-finite (loss {loss:.4g}); {fix}"
+    bad = [i for i, g in enumerate(grad_norms) if not np.isfinite(g)]
+    if bad:
+        # backward runs from the output, so the deepest non-finite gradient is where it was born
+        name = layers[bad[-1]].name
+        return name, (f"diverged at step {step}: the gradient of {name} became non-finite (its norm overflows "
+                      f"float32); {fix}")
+    if not layers:
+        return None, f"diverged at step {step}: loss {loss:.4g}; {fix}"
+    if not math.isfinite(loss):
+        return layers[-1].name, (f"diverged at step {step}: the loss became {loss} although every layer output "
+                                 f"was finite (the logits overflow the loss); {fix}")
+    now = np.array([math.sqrt(sum(float(p.detach().double().square().sum()) for p in ps)) for ps in layer_params])
+    growth = now / np.maximum(init_weight_norms, 1e-12)
+    i = int(np.argmax(growth))
+    return layers[i].name, (f"diverged at step {step}: the loss reached {loss:.4g}, above the limit {limit:.4g} "
+                            f"(diverge_factor x the first loss); the weights of {layers[i].name} grew the most, "
+                            f"{growth[i]:.3g}x their initial norm; {fix}")
+
+
+def _first_nonfinite_output(layers: list[Layer], model: nn.Module, forward: Callable[[], torch.Tensor]) -> str | None:
     first: list[str] = []
     handles = []
 
@@ -98,20 +132,9 @@ def locate_divergence(layers: list[Layer], layer_params: list[list[nn.Parameter]
             handles.append(model.get_submodule(layer.name).register_forward_hook(hook_for(layer.name)))
         with torch.no_grad():
             forward()
-    except Exception:  # noqa: BLE001, S110 - the diagnosis must never mask the divergence itself
-        pass
+    except Exception:  # noqa: BLE001 - the diagnosis must never mask the divergence itself
+        log.debug("diagnostic forward pass failed", exc_info=True)
     finally:
         for h in handles:
             h.remove()
-    if first:
-        return first[0], (f"diverged at step {step}: the output of {first[0]} became non-finite "
-                          f"(loss {loss_value}); lower the learning rate or clip gradients")
-    for layer, ps in zip(reversed(layers), reversed(layer_params), strict=True):
-        if any(p.grad is not None and _nonfinite(p.grad) for p in ps):
-            return layer.name, (f"diverged at step {step}: the gradient of {layer.name} became non-finite "
-                                f"(loss {loss_value}); lower the learning rate or clip gradients")
-    if not math.isfinite(loss_value):
-        return (layers[-1].name if layers else None), (
-            f"diverged at step {step}: the loss became {loss_value} although every layer output was finite; "
-            "the logits overflow the loss: lower the learning rate")
-    return None, f"diverged at step {step}: non-finite values"
+    return first[0] if first else None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine.api import SpecLike, expand
@@ -86,6 +87,13 @@ class _Loop:
         self._acc = torch.zeros(4, dtype=torch.float64, device=d)  # loss sum, metric num, metric den, n
         self.last: dict[str, float] = {}
         self.best_val = -math.inf
+        self.loss_limit: torch.Tensor | None = None  # diverge_factor x the first loss, on the device
+        self.layer_gn: torch.Tensor | None = None
+        with torch.no_grad():
+            self.init_weight_norms = torch.stack([torch.linalg.vector_norm(torch.cat([p.detach().flatten().double()
+                                                                                      for p in ps]))
+                                                  for ps in self.layer_params]).cpu().numpy() \
+                if self.layer_params else None
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from engine.data import batches
@@ -119,10 +127,17 @@ class _Loop:
         if self.scaler:
             self.scaler.unscale_(self.opt)
         layer_gn = self.monitor.grad_norms()
+        self.layer_gn = layer_gn
         total = layer_gn.square().sum().sqrt()
-        bad = ~torch.isfinite(loss.detach())
+        lv = loss.detach()
+        bad = ~torch.isfinite(lv)
         if self.scaler is None:  # with fp16 loss scaling an inf gradient is routine: the scaler skips it
             bad = bad | ~torch.isfinite(total)
+        if cfg.diverge_factor:
+            if self.loss_limit is None:
+                self.loss_limit = lv.float().clamp_min(1.0) * cfg.diverge_factor
+            else:
+                bad = bad | (lv > self.loss_limit)
         if self.sync_every == 1 and bool(bad):
             return bad  # on the CPU a check is free: stop before the update, so the diagnosis sees this step
         if cfg.grad_clip:
@@ -234,11 +249,7 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     wall = time.perf_counter() - t0
     yield from run.flush(wall, step)
     if status == "diverged":
-        loss_value = run.last.get("loss", float("nan"))
-        with torch.no_grad():
-            loss_now = float(run.forward_loss(*last_x)[1]) if last_x is not None else loss_value
-        layer, error = locate_divergence(run.layers, run.layer_params, run.model,
-                                         lambda: run.forward_loss(*last_x), loss_now, step)
+        layer, error = _diagnose(run, last_x, step)
         yield Alert(step, "diverged", layer, error)
     elif step > 0:
         yield Metrics(step, run.validate())
@@ -253,6 +264,17 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         summary[f"best_val_{run.task.metric}"] = run.best_val
     log.info("run %s after %d steps in %.1fs", status, step, wall)
     yield Done(status, step, summary, weights, error, wall)
+
+
+def _diagnose(run: _Loop, batch: tuple[torch.Tensor, torch.Tensor] | None, step: int) -> tuple[str | None, str]:
+    assert batch is not None
+    with torch.no_grad():
+        loss = float(run.forward_loss(*batch)[1])
+    limit = float(run.loss_limit) if run.loss_limit is not None else None
+    gn = run.layer_gn.cpu().numpy() if run.layer_gn is not None else np.zeros(len(run.layers))
+    w0 = run.init_weight_norms if run.init_weight_norms is not None else np.ones(len(run.layers))
+    return locate_divergence(run.layers, run.layer_params, run.model, lambda: run.forward_loss(*batch), step=step,
+                             loss=loss, limit=limit, grad_norms=gn, init_weight_norms=w0)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
