@@ -69,7 +69,9 @@ def run_and_record(store: RunStore, run_id: int, *, should_stop: Callable[[], bo
     if run is None:
         raise ValueError(f"no run {run_id} in {store.path}")
     store.set_pid(run_id)
-    store.set_status(run_id, "running")
+    if not store.transition(run_id, ["queued", "running"], "running"):
+        log.info("run %d is %s; not starting it", run_id, run["status"])
+        return  # cancelled between being queued and this process starting
     finished = False
     try:
         events = train(run["spec"], run["config"], should_stop=should_stop,
