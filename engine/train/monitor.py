@@ -49,17 +49,28 @@ class GradientMonitor:
         self.n = len(layers)
         owner = [i for i, ps in enumerate(layer_params) for _ in ps]
         self.owner = torch.tensor(owner, dtype=torch.long, device=device)
+        self.numel = self._numel_per_layer(self.params, self.owner)
+        self._subsets: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._before: list[torch.Tensor] | None = None
         self._rows: list[tuple[int, torch.Tensor]] = []
 
     # ---- every step ----------------------------------------------------------------------------------
 
-    def _grads(self) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Gradients that exist (an unused branch has none) and the layer index of each."""
-        if all(p.grad is not None for p in self.params):
-            return [p.grad for p in self.params], self.owner  # type: ignore[misc]
-        keep = [i for i, p in enumerate(self.params) if p.grad is not None]
-        return [self.params[i].grad for i in keep], self.owner[keep]  # type: ignore[misc]
+    def _grads(self) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Gradients that exist (an unused branch has none), the layer index and the size of each."""
+        keep = tuple(i for i, p in enumerate(self.params) if p.grad is not None)
+        if len(keep) == len(self.params):
+            return [p.grad for p in self.params], self.owner, self.numel  # type: ignore[misc]
+        if keep not in self._subsets:  # the same pattern every step: one host-to-device copy, once
+            idx = torch.tensor(keep, dtype=torch.long, device=self.device)
+            self._subsets[keep] = (self.owner[idx], self._numel_per_layer([self.params[i] for i in keep],
+                                                                          self.owner[idx]))
+        owner, numel = self._subsets[keep]
+        return [self.params[i].grad for i in keep], owner, numel  # type: ignore[misc]
+
+    def _numel_per_layer(self, params: list[nn.Parameter], owner: torch.Tensor) -> torch.Tensor:
+        sizes = torch.tensor([float(p.numel()) for p in params], dtype=torch.float64, device=self.device)
+        return torch.zeros(self.n, dtype=torch.float64, device=self.device).index_add_(0, owner, sizes)
 
     def _per_layer(self, values: list[torch.Tensor], owner: torch.Tensor, square: bool = False) -> torch.Tensor:
         """Sum per layer (of squares when ``square``) in float64, as one ``index_add_``."""
@@ -72,7 +83,7 @@ class GradientMonitor:
 
     def grad_norms(self) -> torch.Tensor:
         """Per-layer gradient L2 norms, float64 ``[n_layers]`` on the device (every step: health check)."""
-        grads, owner = self._grads()
+        grads, owner, _ = self._grads()
         return self._per_layer(list(torch._foreach_norm(grads)) if grads else [], owner, square=True).sqrt()
 
     # ---- logged steps --------------------------------------------------------------------------------
@@ -85,11 +96,9 @@ class GradientMonitor:
     def record(self, step: int, grad_norm: torch.Tensor) -> None:
         """After the optimizer step: buffer one ``[len(GRAD_STATS), n_layers]`` row on the device."""
         with torch.no_grad():
-            grads, owner = self._grads()
+            grads, owner, counts = self._grads()
             l1 = torch._foreach_norm(grads, 1) if grads else []
             linf = torch._foreach_norm(grads, float("inf")) if grads else []
-            counts = self._counts() if owner is self.owner else self._per_layer(
-                [torch.tensor(float(g.numel()), device=self.device) for g in grads], owner)
             mean_abs = self._per_layer(list(l1), owner) / counts.clamp_min(1)
             max_abs = torch.zeros(self.n, dtype=torch.float64, device=self.device)
             if linf:
@@ -109,13 +118,6 @@ class GradientMonitor:
             ratio = torch.where(weight > 0, update / weight.clamp_min(1e-30), torch.full_like(weight, float("nan")))
             row = torch.stack([grad_norm, mean_abs, max_abs, weight, ratio]).float()
         self._rows.append((step, row))
-
-    def _counts(self) -> torch.Tensor:
-        if not hasattr(self, "_numel"):
-            numel = [float(p.numel()) for p in self.params]
-            self._numel = torch.zeros(self.n, dtype=torch.float64, device=self.device).index_add_(
-                0, self.owner, torch.tensor(numel, dtype=torch.float64, device=self.device))
-        return self._numel
 
     @property
     def pending(self) -> int:
@@ -181,11 +183,10 @@ class ActivationProbe:
         finally:
             for h in handles:
                 h.remove()
-        row = torch.full((len(ACT_STATS), len(self.index)), float("nan"), device=self.device)
-        if self._values:
-            keys = list(self._values)
-            idx = torch.tensor(keys, dtype=torch.long, device=self.device)
-            row[idx[:, 0], idx[:, 1]] = torch.stack([self._values[k] for k in keys]).float()
+        # Built by stacking (no index tensor from the host): no GPU sync on activation steps either.
+        nan = torch.full((), float("nan"), device=self.device)
+        row = torch.stack([torch.stack([self._values.get((k, i), nan).float() for i in range(len(self.index))])
+                           for k in range(len(ACT_STATS))])
         self._values.clear()
         self._rows.append((step, row))
 

@@ -30,7 +30,14 @@ def weights_path(store: RunStore, run_id: int) -> Path:
 def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, Any] | None,
                status: str = "queued", name: str | None = None) -> int:
     """Validate spec and config (raising SpecError before anything is written) and insert the run."""
+    from engine.data import DataError, dataset_options
+
     cfg = parse_config(config)
+    valid = dataset_options(cfg.dataset)  # an unknown dataset is a DataError listing the valid ones
+    unknown = sorted(set(cfg.dataset_options) - set(valid) - {"seed"})
+    if unknown:
+        raise DataError(f"dataset {cfg.dataset!r} got unknown option(s) {', '.join(unknown)}; "
+                        f"valid options: {', '.join(sorted(valid)) or '(none)'}")
     parsed = load_spec(spec)
     device = str(resolve_device(cfg.device))
     label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)

@@ -17,6 +17,7 @@ importing torch, or stuck in one very long step) is killed and marked ``cancelle
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -210,10 +211,8 @@ class JobRunner:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 _RUNNERS: dict[tuple[str, int], JobRunner] = {}

@@ -39,7 +39,8 @@ class Task:
                 pred = out > 0
                 target = _mask(y, out) > 0.5
                 return (pred & target).sum().float(), (pred | target).sum().float()
-            return (out.argmax(1) == y).sum().float(), torch.tensor(float(len(y)), device=out.device)
+            # torch.full, not torch.tensor: a fill kernel, not a host-to-device copy (which would sync a GPU)
+            return (out.argmax(1) == y).sum().float(), torch.full((), float(len(y)), device=out.device)
 
 
 def _mask(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

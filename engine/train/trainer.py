@@ -44,6 +44,20 @@ def load_data(cfg: TrainConfig) -> Any:
     return load_dataset(cfg.dataset, **cfg.dataset_options)
 
 
+def sync_interval(device: torch.device, cfg: TrainConfig) -> int:
+    """Steps between host syncs: every step on the CPU (a check costs nothing there), else `flush_every`."""
+    return 1 if device.type == "cpu" else cfg.flush_every
+
+
+def prepare(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None) -> Any:
+    """Load the config's dataset and check that the spec fits it; raises before any run is recorded."""
+    cfg = parse_config(config)
+    graph = expand(spec)
+    data = load_data(cfg)
+    task_for(graph, data.info, infer_shapes(graph)[graph.output])
+    return data
+
+
 def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
     if amp == "off":
         return contextlib.nullcontext()
@@ -81,7 +95,7 @@ class _Loop:
         self.x_train, self.y_train = self.data.x_train.to(d), self.data.y_train.to(d)
         self.x_val, self.y_val = self.data.x_val.to(d), self.data.y_val.to(d)
         self.gen = torch.Generator().manual_seed(cfg.seed)  # batch order + augmentation: reproducible
-        self.sync_every = 1 if d.type == "cpu" else cfg.flush_every
+        self.sync_every = sync_interval(d, cfg)
         self._rows: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, [loss, metric, grad_norm])
         self._flags: list[tuple[int, torch.Tensor]] = []
         self._acc = torch.zeros(4, dtype=torch.float64, device=d)  # loss sum, metric num, metric den, n
@@ -179,6 +193,12 @@ class _Loop:
             events.append(LayerStats(act_steps, act))
         return events
 
+    def discard_after(self, step: int) -> None:
+        """Drop buffered rows of steps after a divergence found late (GPU: checks every few steps)."""
+        self._rows = [r for r in self._rows if r[0] <= step]
+        self.monitor._rows = [r for r in self.monitor._rows if r[0] <= step]
+        self.probe._rows = [r for r in self.probe._rows if r[0] <= step]
+
     def first_bad(self, force: bool) -> int | None:
         """Step of the first non-finite flag, checking every `sync_every` steps (each check is a host sync)."""
         if not self._flags or (len(self._flags) < self.sync_every and not force):
@@ -226,6 +246,7 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     batches = run.batches()
     status, error, step = "done", None, 0
     last_x: tuple[torch.Tensor, torch.Tensor] | None = None
+    flushed = 0
     for step in range(1, cfg.steps + 1):
         if should_stop is not None and should_stop():
             status, step = "cancelled", step - 1
@@ -241,9 +262,11 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         bad = run.first_bad(force=final)
         if bad is not None:
             status, step = "diverged", bad
+            run.discard_after(bad)
             break
-        if logged and (run.sync_every == 1 or step % run.sync_every == 0 or final):
+        if logged and (step - flushed >= run.sync_every or final):
             yield from run.flush(time.perf_counter() - t0, step)
+            flushed = step
         if cfg.val_every and step % cfg.val_every == 0 and not final:
             yield Metrics(step, run.validate())
     wall = time.perf_counter() - t0
