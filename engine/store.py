@@ -91,6 +91,39 @@ class RunStore(SqliteStore):
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, heartbeat_at = ?",
             (status, error, status == "running", now, status in TERMINAL_STATUSES, now, now))
 
+    def transition(self, run_id: int, from_statuses: Iterable[str], status: str, error: str | None = None) -> bool:
+        """Compare-and-set: move the run to ``status`` only if it is in one of ``from_statuses``.
+
+        Atomic, so two processes racing to cancel or start the same run cannot both succeed.
+        """
+        self._check_status(status)
+        allowed = list(from_statuses)
+        now = time.time()
+        marks = ", ".join("?" * len(allowed))
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE runs SET status = ?, error = COALESCE(?, error), "
+                "started_at = CASE WHEN ? AND started_at IS NULL THEN ? ELSE started_at END, "
+                f"finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ? AND status IN ({marks})",
+                (status, error, status == "running", now, status in TERMINAL_STATUSES, now, run_id, *allowed))
+            return cur.rowcount > 0
+
+    def claim_next_queued(self, max_running: int) -> int | None:
+        """Move the oldest ``queued`` run to ``running`` if fewer than ``max_running`` runs are running.
+
+        One transaction, so job runners in several processes sharing a store respect the limit together.
+        """
+        now = time.time()
+        with self._tx() as c:
+            if c.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0] >= max_running:
+                return None
+            row = c.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
+                      (now, now, row[0]))
+            return int(row[0])
+
     def set_pid(self, run_id: int, pid: int | None = None) -> None:
         """Record the writer process (default: this one) with its start marker and host."""
         pid = os.getpid() if pid is None else pid

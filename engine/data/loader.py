@@ -32,7 +32,7 @@ def batches(
     n = len(x)
     if shuffle:
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        order = torch.randperm(n, generator=gen).to(x.device)
+        order = torch.randperm(n, generator=gen).to(x.device, non_blocking=True)
     else:
         order = None
     stop = n - n % batch_size if drop_last else n
@@ -56,11 +56,12 @@ def augment_batch(
         raise ValueError(f"augment_batch expects images [N, C, H, W], got {list(x.shape)}")
     n, _, h, w = x.shape
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    # draw on the CPU generator, then move: generators are device-bound
-    oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
-    ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device)
-    flips = (torch.rand(n, generator=gen) < 0.5).to(x.device) if flip else torch.zeros(n, dtype=torch.bool,
-                                                                                        device=x.device)
+    # draw on the CPU generator, then move: generators are device-bound. non_blocking: a copy from
+    # pageable memory with cudaMemcpyAsync does not wait for the GPU, so training never syncs per step
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device, non_blocking=True)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(x.device, non_blocking=True)
+    flips = (torch.rand(n, generator=gen) < 0.5).to(x.device, non_blocking=True) if flip else torch.zeros(
+        n, dtype=torch.bool, device=x.device)
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (N, C, H+2p, W+2p)
     ar_h = torch.arange(h, device=x.device)
     ar_w = torch.arange(w, device=x.device)

@@ -1,0 +1,96 @@
+"""Events -> run store. The CLI and the job runner both train through `run_and_record`, so a run started
+from either one looks the same in the dashboard.
+
+Final weights go to ``<store dir>/weights/run-<id>.pt`` (a ``state_dict``); the path is recorded in
+the run's summary as ``weights_path``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.api import SpecLike, load_spec
+from engine.build import resolve_device
+from engine.spec import to_dict
+from engine.store import RunStore
+from engine.train.config import TrainConfig, parse_config
+from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
+from engine.train.trainer import train
+
+log = logging.getLogger(__name__)
+
+
+def weights_path(store: RunStore, run_id: int) -> Path:
+    return Path(store.path).parent / "weights" / f"run-{run_id}.pt"
+
+
+def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, Any] | None,
+               status: str = "queued", name: str | None = None) -> int:
+    """Validate spec and config (raising SpecError before anything is written) and insert the run."""
+    from engine.data import DataError, dataset_options
+
+    cfg = parse_config(config)
+    valid = dataset_options(cfg.dataset)  # an unknown dataset is a DataError listing the valid ones
+    unknown = sorted(set(cfg.dataset_options) - set(valid) - {"seed"})
+    if unknown:
+        raise DataError(f"dataset {cfg.dataset!r} got unknown option(s) {', '.join(unknown)}; "
+                        f"valid options: {', '.join(sorted(valid)) or '(none)'}")
+    parsed = load_spec(spec)
+    device = str(resolve_device(cfg.device))
+    label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)
+    return store.create_run(str(label), to_dict(parsed), cfg.to_dict(), cfg.dataset, device, status)
+
+
+def record(events: Iterable[Event], store: RunStore, run_id: int) -> Iterator[Event]:
+    """Write each event to the store, then pass it on (so a progress bar can consume the same stream)."""
+    for ev in events:
+        if isinstance(ev, Started):
+            store.set_layers(run_id, [layer.to_dict() for layer in ev.layers])
+        elif isinstance(ev, Metrics):
+            store.log_metrics(run_id, ev.step, ev.values)
+        elif isinstance(ev, LayerStats):
+            store.log_layer_stats_many(run_id, [(s, {k: v[i] for k, v in ev.stats.items()})
+                                                for i, s in enumerate(ev.steps)])
+        elif isinstance(ev, Alert):
+            store.add_alert(run_id, ev.step, ev.kind, ev.message, ev.layer)
+        elif isinstance(ev, Done):
+            summary: dict[str, Any] = dict(ev.summary)
+            if ev.weights_path:
+                summary["weights_path"] = ev.weights_path
+            store.set_summary(run_id, summary)
+            store.set_status(run_id, ev.status, ev.error)
+        yield ev
+
+
+def run_and_record(store: RunStore, run_id: int, *, should_stop: Callable[[], bool] | None = None,
+                   dataset: Any | None = None) -> Iterator[Event]:
+    """Train the run stored as ``run_id`` (its spec and config come from the store) and record it.
+
+    Any exception marks the run ``failed`` with the message (``cancelled`` for Ctrl-C) and propagates;
+    data logged so far is kept.
+    """
+    run = store.get_run(run_id)
+    if run is None:
+        raise ValueError(f"no run {run_id} in {store.path}")
+    store.set_pid(run_id)
+    if not store.transition(run_id, ["queued", "running"], "running"):
+        log.info("run %d is %s; not starting it", run_id, run["status"])
+        return  # cancelled between being queued and this process starting
+    finished = False
+    try:
+        events = train(run["spec"], run["config"], should_stop=should_stop,
+                       weights_path=weights_path(store, run_id), dataset=dataset)
+        for ev in record(events, store, run_id):
+            finished = finished or isinstance(ev, Done)
+            yield ev
+    except (KeyboardInterrupt, GeneratorExit):
+        if not finished:
+            store.set_status(run_id, "cancelled", "stopped by the user")
+        raise
+    except BaseException as exc:
+        if not finished:
+            store.set_status(run_id, "failed", str(exc) or exc.__class__.__name__)
+        raise
