@@ -26,7 +26,8 @@ def _shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, An
 def tconv_def() -> OpDef:
     return OpDef(
         TCONV, "conv", _shape,
-        params=lambda ins, a: ins[0][0] * a["out_channels"] * a["kernel"] ** 2 + (a["out_channels"] if a["bias"] else 0),
+        params=lambda ins, a: (ins[0][0] * a["out_channels"] * a["kernel"] ** 2
+                               + (a["out_channels"] if a["bias"] else 0)),
         # each input position scatters a k x k patch to every output channel: MACs at input positions
         macs=lambda ins, out, a: numel(ins[0]) * a["out_channels"] * a["kernel"] ** 2,
         flops=lambda ins, out, a: numel(out) if a["bias"] else 0,
