@@ -114,8 +114,8 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis
     if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
         raise SpecError("batch", f"must be a positive integer, got {batch!r}")
     width = dtype_bytes(dtype)
-    shapes = infer_shapes(graph)
-    nodes = graph.compute_nodes()
+    shapes = infer_shapes(graph)  # in topological order: reuse it rather than sorting the graph again
+    nodes = [graph.nodes[name] for name in shapes if name != INPUT]
     ops = {n.name: get_op(n.op) for n in nodes}
 
     # A tensor needs a gradient when it depends on a parameter (the input never does).
@@ -213,11 +213,15 @@ def _inference_peak(graph: Graph, nodes: list, shapes: dict[str, Shape], ops: di
 
 
 def _groups(graph: Graph, rows: list[NodeRow]) -> list[GroupRow]:
-    groups = {prefix: GroupRow(prefix, prefix.count(".") + 1, 0, 0, 0, 0) for prefix in graph.groups()}
+    """Stage / block rollups: every proper name prefix of a node (the order of `Graph.groups`)."""
+    groups: dict[str, GroupRow] = {}
     for r in rows:
         parts = r.name.split(".")
         for depth in range(1, len(parts)):
-            g = groups[".".join(parts[:depth])]
+            prefix = ".".join(parts[:depth])
+            g = groups.get(prefix)
+            if g is None:
+                g = groups[prefix] = GroupRow(prefix, depth, 0, 0, 0, 0)
             g.params += r.params
             g.macs += r.macs
             g.flops += r.flops
