@@ -28,13 +28,17 @@ from engine.analysis import Analysis, NodeRow, analyze
 from engine.build import build, example_input
 from engine.graph import INPUT, Graph
 from engine.ops import get_op
-from engine.toolrules import Part, flop_counter_parts, fvcore_parts, torchinfo_parts
+from engine.toolrules import MACS, Part, flop_counter_parts, fvcore_parts, torchinfo_parts
 
 log = logging.getLogger(__name__)
 TOOLS = ("fvcore", "flop_counter", "torchinfo")
 TOP = "(top-level functions)"  # ops called outside any submodule (residual adds, concatenations)
-# aten ops our function nodes emit, to attribute the skips a tool reports at the top level.
-FUNCTION_ATEN = {"add": "aten::add", "concat": "aten::cat"}
+# The aten ops our function nodes emit (calls per node; -1 = one per input beyond the first), to attribute
+# the skips fvcore reports at the top level to our nodes. An op missing here is still listed, unattributed.
+FUNCTION_ATEN: dict[str, dict[str, int]] = {
+    "add": {"aten::add": -1}, "concat": {"aten::cat": 1}, "concat_last": {"aten::cat": 1},
+    "highway": {"aten::mul": 2, "aten::rsub": 1, "aten::add": 1}, "mean_tokens": {"aten::mean": 1},
+}
 COUNTS = {
     "fvcore": "conv/linear/matmul multiply-accumulates (1 per MAC) + BN, other norms, adaptive pooling and "
               "upsampling per element; skips max/avg pooling, adds, pads, activations",
@@ -121,7 +125,8 @@ def crosscheck(spec_or_graph: Any, tools: tuple[str, ...] = TOOLS) -> CrossCheck
     graph = spec_or_graph if isinstance(spec_or_graph, Graph) else expand(spec_or_graph)
     a = analyze(graph)
     rows: list[ToolRow] = []
-    meta = build(graph, "meta") if {"flop_counter", "torchinfo"} & set(tools) else None
+    # Eval mode: the counts do not depend on it, and BatchNorm refuses a batch of one in training mode.
+    meta = build(graph, "meta").eval() if {"flop_counter", "torchinfo"} & set(tools) else None
     if "fvcore" in tools:
         rows.append(_guard("fvcore", lambda: _fvcore(graph, a)))
     if "flop_counter" in tools:
@@ -195,24 +200,30 @@ def _fvcore(graph: Graph, a: Analysis) -> ToolRow:
 
 
 def _fvcore_skips(a: Analysis, per_node: dict[str, Counter], all_ops: Counter) -> list[Skipped]:
+    """fvcore's skipped ops, each with the nodes it happened in and the element-wise FLOPs we count there
+    (a node's FLOPs beyond 2 per MAC, once per node)."""
     out: dict[str, Skipped] = {}
     top = Counter(all_ops)
+    seen: set[str] = set()
+
+    def note(op: str, calls: int, r: NodeRow) -> None:
+        s = out.setdefault(op, Skipped(op, 0, [], 0))
+        s.calls += calls
+        s.nodes.append(r.name)
+        if r.name not in seen:
+            seen.add(r.name)
+            s.our_flops += r.flops - 2 * r.macs
+        top[op] -= calls
+
+    rows = {r.name: r for r in a.nodes}
     for name, ops in per_node.items():
         for op, calls in ops.items():
-            s = out.setdefault(op, Skipped(op, 0, [], 0))
-            s.calls += calls
-            s.nodes.append(name)
-            s.our_flops += a.node(name).flops
-            top[op] -= calls
-    for r in a.nodes:  # top-level skips: attribute them to our function nodes by the aten op they emit
-        op = FUNCTION_ATEN.get(r.op)
-        if op and top.get(op, 0) > 0:
-            s = out.setdefault(op, Skipped(op, 0, [], 0))
-            calls = min(top[op], max(len(r.inputs) - 1, 1))
-            s.calls += calls
-            s.nodes.append(r.name)
-            s.our_flops += r.flops
-            top[op] -= calls
+            note(op, calls, rows[name])
+    for r in a.nodes:  # top-level skips: attribute them to our function nodes by the aten ops they emit
+        for op, per in FUNCTION_ATEN.get(r.op, {}).items():
+            calls = min(top.get(op, 0), len(r.inputs) - 1 if per < 0 else per)
+            if calls > 0:
+                note(op, calls, r)
     for op, calls in top.items():
         if calls > 0:
             out.setdefault(op, Skipped(op, 0, [], 0)).calls += calls
@@ -284,6 +295,7 @@ def _reconcile(tool: str, total: int, a: Analysis, parts: dict[str, list[Part]],
             t = terms.setdefault(p.label, Term(p.label, 0, 0))
             t.value += p.value
             t.nodes += 1
+    terms = dict(sorted(terms.items(), key=lambda kv: kv[0] != MACS))  # MACs first, then as they came
     predicted = sum(t.value for t in terms.values())
     mismatches = [Mismatch(n, v, sum(p.value for p in parts[n])) for n, v in per_node.items()
                   if v != sum(p.value for p in parts[n])]

@@ -187,13 +187,13 @@ def _bias_flops(ins: list[Shape], out: Shape, args: dict[str, Any]) -> int:
     return numel(out) if args.get("bias") else 0
 
 
-def _weighted_backward(ins: list[Shape], out: Shape, args: dict[str, Any], macs: int) -> Backward:
+def weighted_backward(ins: list[Shape], out: Shape, args: dict[str, Any], macs: int) -> Backward:
     """Conv / linear: dX and dW are each one product of the forward's size; the bias gradient sums dY
     over every output position (1 add per output element)."""
     return Backward(input_macs=macs, weight_macs=macs, weight_flops=numel(out) if args.get("bias") else 0)
 
 
-def _save_input(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
+def save_input(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
     return Saved(inputs=(0,))
 
 
@@ -209,7 +209,7 @@ register_op(OpDef(
           "stride": Arg(1, check="positive"), "padding": Arg(None, check="nonneg"),
           "dilation": Arg(1, check="positive"), "groups": Arg(1, check="positive"), "bias": Arg(False, bool)},
     doc="2-D convolution; padding defaults to kernel // 2 ('same' at stride 1)",
-    backward=lambda ins, out, a: _weighted_backward(ins, out, a, _conv_macs(ins, out, a)), saved=_save_input,
+    backward=lambda ins, out, a: weighted_backward(ins, out, a, _conv_macs(ins, out, a)), saved=save_input,
 ))
 
 
@@ -233,7 +233,7 @@ register_op(OpDef(
     lambda ins, a: nn.Linear(ins[0][-1], a["out_features"], bias=a["bias"]),
     args={"out_features": Arg(check="positive", doc="output features"), "bias": Arg(True, bool)},
     doc="fully connected layer over the last dimension",
-    backward=lambda ins, out, a: _weighted_backward(ins, out, a, _linear_macs(ins, out, a)), saved=_save_input,
+    backward=lambda ins, out, a: weighted_backward(ins, out, a, _linear_macs(ins, out, a)), saved=save_input,
 ))
 
 # ---- normalisation, activation, regularisation ---------------------------------------------------------
@@ -248,20 +248,20 @@ def _bn_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str,
     return ins[0]
 
 
-def _bn_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
+def bn_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
     # Ioffe & Szegedy 2015, sec. 3: the channel sums d(beta) = sum dY and d(gamma) = sum dY * xhat, with
     # xhat recomputed from the saved mean and 1/std (2 + 3 per element), then
     # dX = gamma / std * (dY - d(beta) / N - xhat * d(gamma) / N) (4 per element).
     return Backward(input_flops=4 * numel(out), weight_flops=5 * numel(out))
 
 
-def _bn_saved(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
+def bn_saved(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
     # native_batch_norm saves its input and the batch mean and 1/std per channel (float32); weight and
     # running statistics are parameters and buffers, counted with the model.
     return Saved(inputs=(0,), fixed_bytes=2 * ins[0][0] * 4)
 
 
-def _elementwise_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
+def elementwise_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
     return Backward(input_flops=numel(out))  # one multiply / select per element
 
 
@@ -269,17 +269,17 @@ register_op(OpDef(
     "batchnorm2d", "norm", _bn_shape, lambda ins, a: 2 * ins[0][0], _zero,
     lambda ins, out, a: 2 * numel(out), lambda ins, a: nn.BatchNorm2d(ins[0][0]),
     doc="BatchNorm over channels (gamma and beta are parameters; running stats are buffers)",
-    backward=_bn_backward, saved=_bn_saved,
+    backward=bn_backward, saved=bn_saved,
 ))
 register_op(OpDef("relu", "act", _same, flops=lambda ins, out, a: numel(out), module=lambda ins, a: nn.ReLU(),
                   doc="ReLU (not in place, so hooks and shortcuts see the pre-activation tensor)",
-                  backward=_elementwise_backward, saved=lambda ins, out, a: Saved(output=True)))
+                  backward=elementwise_backward, saved=lambda ins, out, a: Saved(output=True)))
 register_op(OpDef("identity", "shortcut", _same, module=lambda ins, a: nn.Identity(), doc="passes its input on",
                   backward=lambda ins, out, a: Backward(), view=True))
 # In training, CPU dropout saves its scaled noise tensor (compute dtype; CUDA's fused kernel saves a bool mask).
 register_op(OpDef("dropout", "reg", _same, module=lambda ins, a: nn.Dropout(a["p"]),
                   args={"p": Arg(0.5, float, "prob")}, doc="dropout (identity in eval)",
-                  backward=_elementwise_backward, saved=lambda ins, out, a: Saved(extra=numel(out))))
+                  backward=elementwise_backward, saved=lambda ins, out, a: Saved(extra=numel(out))))
 
 # ---- pooling and reshaping -----------------------------------------------------------------------------
 
@@ -309,7 +309,7 @@ register_op(OpDef(
     module=lambda ins, a: nn.AvgPool2d(a["kernel"], a["stride"] or a["kernel"], a["padding"]),
     args=_POOL_ARGS, doc="average pooling; stride defaults to the kernel",
     # Backward mirrors the forward: one divide per output, one add into each of the k*k inputs it averaged.
-    backward=lambda ins, out, a: Backward(input_flops=numel(out) * a["kernel"] ** 2), saved=_save_input,
+    backward=lambda ins, out, a: Backward(input_flops=numel(out) * a["kernel"] ** 2), saved=save_input,
 ))
 
 

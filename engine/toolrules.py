@@ -103,7 +103,9 @@ def flop_counter_parts(row: NodeRow, args: dict, backward: bool) -> list[Part]:
 def torchinfo_parts(row: NodeRow, module: nn.Module | None) -> list[Part]:
     """torchinfo's "mult-adds" for this node at batch 1, as labelled parts."""
     if module is None or row.params == 0:
-        return [Part("parameter-free products, not counted by torchinfo", -row.macs)] if row.macs else []
+        if not row.macs:
+            return []
+        return [Part(MACS, row.macs), Part("parameter-free products (attention), not counted", -row.macs)]
     if "Conv" in type(module).__name__:
         bias = module.bias.numel() if getattr(module, "bias", None) is not None else 0
         weights_at_output = (row.params - bias) * _spatial(row)
@@ -114,8 +116,12 @@ def torchinfo_parts(row: NodeRow, module: nn.Module | None) -> list[Part]:
             parts.append(Part(f"{type(module).__name__}: weights x output (not input) positions",
                               weights_at_output - row.macs))
         return parts
-    label = {"norm": "norm gamma and beta, once per sample", "linear": "linear bias, once per sample"}.get(
-        row.kind, f"{row.op}: parameters once per sample, minus MACs")
+    if row.kind == "norm":
+        label = "norm gamma and beta, once per sample"
+    elif len(row.out_shape) == 1 and row.params - row.macs == row.out_shape[0]:
+        label = f"{row.op} bias, once per sample"  # a linear (or gate) on vectors: params = MACs + bias
+    else:  # tokens [L, D], embeddings, gates: torchinfo counts the parameters once, not per position
+        label = f"{row.op}: parameters once per sample (not per position), minus MACs"
     parts = [Part(MACS, row.macs)] if row.macs else []
     if row.params != row.macs:
         parts.append(Part(label, row.params - row.macs))

@@ -15,6 +15,8 @@ from engine.graph import Graph
 from engine.presets import preset_names
 from tests.unet_graph import register_tconv, unet_spec, unregister_tconv
 
+PRESETS = preset_names()
+
 
 @pytest.fixture
 def tconv_op():
@@ -78,12 +80,23 @@ def test_classic_unet_reconciles_transposed_convs(tconv_op):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["unet", "densenet121"])
-def test_family_presets_reconcile(name):
-    if name not in preset_names():
+@pytest.mark.parametrize("name", ["unet", "densenet121", "transformer_tiny", "highway_mlp50", "unet_small"])
+def test_family_presets_reconcile_with_every_tool(name):
+    if name not in PRESETS:
         pytest.skip(f"preset {name!r} is not registered on this branch (its family is built elsewhere)")
     result = crosscheck(name)
     assert result.explained, [r.reconciliation for r in result.rows if not r.explained]
+    if name == "unet":  # REFERENCE.md: torchinfo 13.66 G vs 12.04 G, the up-convs counted at output positions
+        assert result.row("torchinfo").total == 13_662_449_152 and result.macs == 12_041_846_784
+        assert "ConvTranspose2d: weights x output (not input) positions" in _terms(result.row("torchinfo"))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_reconciles_torchinfo(name):
+    """torchinfo on the meta device is cheap: every preset's mult-adds and params explained to the op."""
+    result = crosscheck(name, tools=("torchinfo",))
+    assert result.explained, result.row("torchinfo").reconciliation
+    assert result.row("torchinfo_params").total == result.params
 
 
 def test_unexplained_difference_is_flagged(monkeypatch):
