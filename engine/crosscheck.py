@@ -27,7 +27,6 @@ from torch import nn
 from engine.analysis import Analysis, NodeRow, analyze
 from engine.build import build, example_input
 from engine.graph import INPUT, Graph
-from engine.ops import get_op
 from engine.toolrules import MACS, Part, flop_counter_parts, fvcore_parts, torchinfo_parts
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class ToolRow:
     terms: list[Term] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # this tool's run; flop_counter_train's one forward + backward pass includes the forward
     error: str = ""
     ours: str = ""  # for FLOP-convention tools: our FLOPs = the tool + the element-wise work, by op
 
@@ -379,7 +378,3 @@ def _quiet() -> Any:
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
 
-
-def node_rows(a: Analysis, op: str) -> list[NodeRow]:
-    """The rows of one op (for reports: 'the 16 residual adds fvcore skips')."""
-    return [r for r in a.nodes if r.op == op and get_op(r.op) is not None]
