@@ -6,7 +6,7 @@ The dashboard and the CLI go through these functions only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import fx
@@ -18,6 +18,10 @@ from engine.families import get_expander
 from engine.graph import Graph, infer_shapes
 from engine.presets import resolve
 from engine.spec import SpecBase, parse, to_dict
+
+if TYPE_CHECKING:  # imported on use: the cross-check pulls in the counting libraries
+    from engine.compare import Comparison
+    from engine.crosscheck import CrossCheck
 
 SpecLike = str | Path | SpecBase | dict[str, Any]
 
@@ -46,3 +50,21 @@ def summarize(spec: SpecLike, *, batch: int = 1, input_shape: list[int] | None =
 
 def build_model(spec: SpecLike, device: str | torch.device = "cpu", *, seed: int | None = None) -> fx.GraphModule:
     return build(expand(spec), device, seed=seed)
+
+
+def crosscheck(spec: SpecLike, *, input_shape: list[int] | None = None,
+               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo")) -> CrossCheck:
+    """fvcore, FlopCounterMode and torchinfo on fresh models of the spec, reconciled with our counts
+    (`engine.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request."""
+    from engine.crosscheck import crosscheck as run
+
+    return run(load_spec(spec, input_shape=input_shape), tools)
+
+
+def compare(spec_a: SpecLike, spec_b: SpecLike, *, batch: int = 1, dtype: str = "float32",
+            input_shape: list[int] | None = None) -> Comparison:
+    """Per stage and block params / MACs / memory of two specs and the delta (`engine.compare.Comparison`)."""
+    from engine.compare import compare as run
+
+    return run(spec_a, spec_b, batch=batch, dtype=dtype, input_shape=input_shape)
+

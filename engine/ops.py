@@ -14,6 +14,9 @@ Counting conventions (forward, batch 1), documented once here and used by `engin
   element plus one divide per output), residual adds ((n - 1) per element). Concat, flatten,
   zero-pad and identity move data and count 0.
 
+Training conventions (backward FLOPs, tensors saved for backward) are optional fields of `OpDef`,
+documented with their generic fallbacks in `engine.opcost`.
+
 Other modules (``engine.families.*``) register further ops with `register_op`.
 """
 
@@ -29,8 +32,10 @@ import torch
 from torch import nn
 
 from engine.errors import RegistryError, ShapeError, SpecError, fmt_shape
+from engine.opcost import Backward, Saved, backward_of, saved_of
 
 Shape = tuple[int, ...]
+__all__ = ["Backward", "Saved", "backward_of", "saved_of"]  # re-exported: rules live with each op
 REQUIRED: Any = object()
 
 
@@ -62,6 +67,10 @@ class OpDef:
     max_inputs: int | None = 1
     args: dict[str, Arg] = field(default_factory=dict)
     doc: str = ""
+    # Training rules, optional (None = the generic fallback of `backward_of` / `saved_of`).
+    backward: Callable[[list[Shape], Shape, dict[str, Any]], Backward] | None = None
+    saved: Callable[[list[Shape], Shape, dict[str, Any]], Saved] | None = None
+    view: bool = False  # the output aliases the first input (no new memory)
 
 
 OPS: dict[str, OpDef] = {}
@@ -178,6 +187,16 @@ def _bias_flops(ins: list[Shape], out: Shape, args: dict[str, Any]) -> int:
     return numel(out) if args.get("bias") else 0
 
 
+def weighted_backward(ins: list[Shape], out: Shape, args: dict[str, Any], macs: int) -> Backward:
+    """Conv / linear: dX and dW are each one product of the forward's size; the bias gradient sums dY
+    over every output position (1 add per output element)."""
+    return Backward(input_macs=macs, weight_macs=macs, weight_flops=numel(out) if args.get("bias") else 0)
+
+
+def save_input(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
+    return Saved(inputs=(0,))
+
+
 def _conv_module(ins: list[Shape], args: dict[str, Any]) -> nn.Module:
     return nn.Conv2d(ins[0][0], args["out_channels"], args["kernel"], stride=args["stride"],
                      padding=_conv_pad(args), dilation=args["dilation"], groups=args["groups"],
@@ -190,6 +209,7 @@ register_op(OpDef(
           "stride": Arg(1, check="positive"), "padding": Arg(None, check="nonneg"),
           "dilation": Arg(1, check="positive"), "groups": Arg(1, check="positive"), "bias": Arg(False, bool)},
     doc="2-D convolution; padding defaults to kernel // 2 ('same' at stride 1)",
+    backward=lambda ins, out, a: weighted_backward(ins, out, a, _conv_macs(ins, out, a)), saved=save_input,
 ))
 
 
@@ -213,6 +233,7 @@ register_op(OpDef(
     lambda ins, a: nn.Linear(ins[0][-1], a["out_features"], bias=a["bias"]),
     args={"out_features": Arg(check="positive", doc="output features"), "bias": Arg(True, bool)},
     doc="fully connected layer over the last dimension",
+    backward=lambda ins, out, a: weighted_backward(ins, out, a, _linear_macs(ins, out, a)), saved=save_input,
 ))
 
 # ---- normalisation, activation, regularisation ---------------------------------------------------------
@@ -227,16 +248,38 @@ def _bn_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str,
     return ins[0]
 
 
+def bn_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
+    # Ioffe & Szegedy 2015, sec. 3: the channel sums d(beta) = sum dY and d(gamma) = sum dY * xhat, with
+    # xhat recomputed from the saved mean and 1/std (2 + 3 per element), then
+    # dX = gamma / std * (dY - d(beta) / N - xhat * d(gamma) / N) (4 per element).
+    return Backward(input_flops=4 * numel(out), weight_flops=5 * numel(out))
+
+
+def bn_saved(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
+    # native_batch_norm saves its input and the batch mean and 1/std per channel (float32); weight and
+    # running statistics are parameters and buffers, counted with the model.
+    return Saved(inputs=(0,), fixed_bytes=2 * ins[0][0] * 4)
+
+
+def elementwise_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
+    return Backward(input_flops=numel(out))  # one multiply / select per element
+
+
 register_op(OpDef(
     "batchnorm2d", "norm", _bn_shape, lambda ins, a: 2 * ins[0][0], _zero,
     lambda ins, out, a: 2 * numel(out), lambda ins, a: nn.BatchNorm2d(ins[0][0]),
     doc="BatchNorm over channels (gamma and beta are parameters; running stats are buffers)",
+    backward=bn_backward, saved=bn_saved,
 ))
 register_op(OpDef("relu", "act", _same, flops=lambda ins, out, a: numel(out), module=lambda ins, a: nn.ReLU(),
-                  doc="ReLU (not in place, so hooks and shortcuts see the pre-activation tensor)"))
-register_op(OpDef("identity", "shortcut", _same, module=lambda ins, a: nn.Identity(), doc="passes its input on"))
+                  doc="ReLU (not in place, so hooks and shortcuts see the pre-activation tensor)",
+                  backward=elementwise_backward, saved=lambda ins, out, a: Saved(output=True)))
+register_op(OpDef("identity", "shortcut", _same, module=lambda ins, a: nn.Identity(), doc="passes its input on",
+                  backward=lambda ins, out, a: Backward(), view=True))
+# In training, CPU dropout saves its scaled noise tensor (compute dtype; CUDA's fused kernel saves a bool mask).
 register_op(OpDef("dropout", "reg", _same, module=lambda ins, a: nn.Dropout(a["p"]),
-                  args={"p": Arg(0.5, float, "prob")}, doc="dropout (identity in eval)"))
+                  args={"p": Arg(0.5, float, "prob")}, doc="dropout (identity in eval)",
+                  backward=elementwise_backward, saved=lambda ins, out, a: Saved(extra=numel(out))))
 
 # ---- pooling and reshaping -----------------------------------------------------------------------------
 
@@ -256,11 +299,17 @@ register_op(OpDef(
     "maxpool2d", "pool", _pool_shape, flops=lambda ins, out, a: numel(out) * (a["kernel"] ** 2 - 1),
     module=lambda ins, a: nn.MaxPool2d(a["kernel"], a["stride"] or a["kernel"], a["padding"]),
     args=_POOL_ARGS, doc="max pooling; stride defaults to the kernel",
+    # Backward scatters each output gradient to its argmax (1 add per output); the forward saves its input
+    # and the int64 argmax indices (max_pool2d_with_indices).
+    backward=lambda ins, out, a: Backward(input_flops=numel(out)),
+    saved=lambda ins, out, a: Saved(inputs=(0,), extra_bytes=8 * numel(out)),
 ))
 register_op(OpDef(
     "avgpool2d", "pool", _pool_shape, flops=lambda ins, out, a: numel(out) * (a["kernel"] ** 2),
     module=lambda ins, a: nn.AvgPool2d(a["kernel"], a["stride"] or a["kernel"], a["padding"]),
     args=_POOL_ARGS, doc="average pooling; stride defaults to the kernel",
+    # Backward mirrors the forward: one divide per output, one add into each of the k*k inputs it averaged.
+    backward=lambda ins, out, a: Backward(input_flops=numel(out) * a["kernel"] ** 2), saved=save_input,
 ))
 
 
@@ -272,10 +321,13 @@ def _gap_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str
 register_op(OpDef(
     "global_avgpool", "pool", _gap_shape, flops=lambda ins, out, a: numel(ins[0]) + numel(out),
     module=lambda ins, a: nn.AdaptiveAvgPool2d(1), doc="average over H and W to [C, 1, 1]",
+    # A 1x1 adaptive average is a mean: its backward spreads dY / (H * W) over the input (1 per input
+    # element) and needs no saved tensor, only the shape.
+    backward=lambda ins, out, a: Backward(input_flops=numel(ins[0])), saved=lambda ins, out, a: Saved(),
 ))
 register_op(OpDef(
     "flatten", "reshape", lambda node, ins, a, m: (numel(ins[0]),), module=lambda ins, a: nn.Flatten(1),
-    doc="flattens everything but the batch dimension",
+    doc="flattens everything but the batch dimension", backward=lambda ins, out, a: Backward(), view=True,
 ))
 
 # ---- merges and shortcuts ------------------------------------------------------------------------------
@@ -308,6 +360,8 @@ def _add_all(*xs: torch.Tensor) -> torch.Tensor:
 register_op(OpDef(
     "add", "merge", _add_shape, flops=lambda ins, out, a: (len(ins) - 1) * numel(out),
     function=operator.add, min_inputs=2, max_inputs=None, doc="element-wise sum (a residual merge)",
+    # d(a + b)/da = 1: every summand receives dY itself, nothing is computed or saved.
+    backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved(),
 ))
 
 
@@ -330,7 +384,9 @@ def concat_channels(*xs: torch.Tensor) -> torch.Tensor:
 
 
 register_op(OpDef("concat", "merge", _concat_shape, function=concat_channels, min_inputs=2, max_inputs=None,
-                  doc="concatenation along channels (a dense merge)"))
+                  doc="concatenation along channels (a dense merge)",
+                  # The backward slices dY back into its parts (views): no FLOPs, nothing saved.
+                  backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved()))
 
 
 class ZeroPadShortcut(nn.Module):
@@ -371,8 +427,11 @@ register_op(OpDef(
     module=lambda ins, a: ZeroPadShortcut(ins[0][0], a["out_channels"], a["stride"]),
     args={"out_channels": Arg(check="positive"), "stride": Arg(1, check="positive")},
     doc="identity shortcut that subsamples and zero-pads channels (option A); no parameters",
+    # The backward slices dY (drops the padded channels) and scatters it strided: data movement only.
+    backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved(),
 ))
 
 # The graph's input placeholder: its shape is the graph's input shape (see engine.graph.infer_shapes).
 register_op(OpDef("input", "io", lambda node, ins, a, m: (), min_inputs=0, max_inputs=0,
-                  doc="the model input (images, vectors or token ids)"))
+                  doc="the model input (images, vectors or token ids)",
+                  backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved()))

@@ -17,6 +17,14 @@ Same counting conventions as `engine.ops` (MACs = multiply-accumulates of conv, 
 - ``highway`` merge y = h*t + x*(1-t): 4 per element. ``upsample``: bilinear 7 per output element
   (a weighted sum of 4 neighbours), nearest 0. ``mean_tokens``: as global_avgpool.
 - ``embedding``, ``concat_last`` and zero-padding move data: 0. ``pos_embedding`` adds: 1 per element.
+
+Training rules (``backward`` and ``saved``, see `engine.opcost`; saved tensors measured with
+``torch.autograd.graph.saved_tensors_hooks`` on CPU, torch 2.13): the transposed conv and the gate's
+linear cost dX and dW one forward each; attention's backward is four matmuls of L * L * d (dP = dO V^T,
+dV = P^T dO, dQ = dS K, dK = dS^T Q: twice its forward MACs) and saves copies of q, k, v and the
+probabilities; LayerNorm saves its input and a float32 mean and 1/std per row; tanh and sigmoid save
+their output, GELU its input; the highway merge saves h, t, x and (1 - t); upsampling, concat, position
+embeddings and token means save nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +37,19 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812 - the conventional name
 
 from engine.errors import ShapeError, fmt_shape
-from engine.ops import Arg, OpDef, Shape, numel, register_op
+from engine.ops import (
+    Arg,
+    Backward,
+    OpDef,
+    Saved,
+    Shape,
+    bn_backward,
+    bn_saved,
+    numel,
+    register_op,
+    save_input,
+    weighted_backward,
+)
 
 Args = dict[str, Any]
 
@@ -74,6 +94,8 @@ register_op(OpDef(
           "stride": Arg(2, check="positive"), "padding": Arg(0, check="nonneg"),
           "output_padding": Arg(0, check="nonneg"), "bias": Arg(False, bool)},
     doc="transposed 2-D convolution (a learned upsampling; k=2, s=2 doubles H and W)",
+    backward=lambda ins, out, a: weighted_backward(ins, out, a, numel(ins[0]) * out[0] * a["kernel"] ** 2),
+    saved=save_input,
 ))
 
 
@@ -94,6 +116,9 @@ register_op(OpDef(
     args={"scale": Arg(2, check="positive"), "mode": Arg("bilinear", str, "choice:bilinear|nearest"),
           "align_corners": Arg(False, bool)},
     doc="parameter-free upsampling of H and W by an integer scale",
+    # dX gathers each output gradient back: bilinear mirrors the forward, nearest sums scale^2 per input.
+    backward=lambda ins, out, a: Backward(input_flops=7 * numel(out) if a["mode"] == "bilinear" else numel(out)),
+    saved=lambda ins, out, a: Saved(),
 ))
 
 # ---- normalisation and activations ---------------------------------------------------------------------
@@ -107,6 +132,9 @@ def _ln_shape(node: str, ins: list[Shape], args: Args, meta: dict[str, Any]) -> 
 register_op(OpDef(
     "layernorm", "norm", _ln_shape, params=lambda ins, a: 2 * ins[0][-1], flops=_per_elem(5),
     module=lambda ins, a: nn.LayerNorm(ins[0][-1]), doc="LayerNorm over the last dimension (Ba et al. 2016)",
+    # as BatchNorm (engine.ops.bn_backward), with one more multiply by gamma per element in dX
+    backward=lambda ins, out, a: Backward(input_flops=5 * numel(out), weight_flops=5 * numel(out)),
+    saved=lambda ins, out, a: Saved(inputs=(0,), extra_bytes=2 * 4 * (numel(out) // out[-1])),
 ))
 
 
@@ -118,10 +146,17 @@ def _bn1d_shape(node: str, ins: list[Shape], args: Args, meta: dict[str, Any]) -
 register_op(OpDef(
     "batchnorm1d", "norm", _bn1d_shape, params=lambda ins, a: 2 * ins[0][0], flops=_per_elem(2),
     module=lambda ins, a: nn.BatchNorm1d(ins[0][0]), doc="BatchNorm over the features of vectors",
+    backward=bn_backward, saved=bn_saved,
 ))
-for _name, _cls in (("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid), ("gelu", nn.GELU)):
+# dY * f'(x): tanh 1 - y^2 and sigmoid y (1 - y) from the saved output (3 per element); GELU's derivative
+# from the saved input counts 1, as its forward, plus the product with dY.
+for _name, _cls, _bwd, _saved in (("tanh", nn.Tanh, 3, Saved(output=True)),
+                                  ("sigmoid", nn.Sigmoid, 3, Saved(output=True)),
+                                  ("gelu", nn.GELU, 2, Saved(inputs=(0,)))):
     register_op(OpDef(_name, "act", _same, flops=_per_elem(1), module=lambda ins, a, c=_cls: c(),
-                      doc=f"element-wise {_name}"))
+                      doc=f"element-wise {_name}",
+                      backward=lambda ins, out, a, k=_bwd: Backward(input_flops=k * numel(out)),
+                      saved=lambda ins, out, a, sv=_saved: sv))
 
 # ---- gates and merges ------------------------------------------------------------------------------------
 
@@ -173,6 +208,11 @@ register_op(OpDef(
     args={"out_features": Arg(check="positive", doc="gate width = the merged tensor's channels"),
           "bias_init": Arg(-2.0, float, doc="initial gate bias; negative favours carrying the input")},
     doc="sigmoid transform gate T(x) of a highway merge",
+    # the linear's dX and dW (+ bias sum), then the sigmoid's derivative from its saved output (3 / element)
+    backward=lambda ins, out, a: Backward(input_macs=numel(out) * channels(ins[0]),
+                                          weight_macs=numel(out) * channels(ins[0]),
+                                          input_flops=3 * numel(out), weight_flops=numel(out)),
+    saved=lambda ins, out, a: Saved(inputs=(0,), output=True),
 ))
 
 
@@ -193,7 +233,10 @@ def highway_merge(h: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Te
 
 
 register_op(OpDef("highway", "merge", _highway_shape, flops=_per_elem(4), function=highway_merge,
-                  min_inputs=3, max_inputs=3, doc="highway merge of (h, t, x): y = h*t + x*(1-t)"))
+                  min_inputs=3, max_inputs=3, doc="highway merge of (h, t, x): y = h*t + x*(1-t)",
+                  # dh = dy t, dx = dy (1 - t), dt = dy h - dy x (and the sum of t's two gradients): 6 / element
+                  backward=lambda ins, out, a: Backward(input_flops=6 * numel(out)),
+                  saved=lambda ins, out, a: Saved(inputs=(0, 1, 2), extra=numel(out))))
 
 
 def _concat_last_shape(node: str, ins: list[Shape], args: Args, meta: dict[str, Any]) -> Shape:
@@ -211,7 +254,8 @@ def concat_last(*xs: torch.Tensor) -> torch.Tensor:
 
 
 register_op(OpDef("concat_last", "merge", _concat_last_shape, function=concat_last, min_inputs=2, max_inputs=None,
-                  doc="concatenation along the last dimension (features of token sequences)"))
+                  doc="concatenation along the last dimension (features of token sequences)",
+                  backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved()))
 
 
 class PoolPad(nn.Module):
@@ -254,6 +298,9 @@ register_op(OpDef(
     module=lambda ins, a: PoolPad(a["out_channels"] - channels(ins[0]), a["stride"], len(ins[0]) == 3),
     args={"out_channels": Arg(check="positive"), "stride": Arg(1, check="positive")},
     doc="parameter-free adapter: average-pool by stride, zero-pad channels",
+    # the average pool's backward spreads dY over its window (1 per input element) and saves the input
+    backward=lambda ins, out, a: Backward(input_flops=numel(ins[0]) if a["stride"] > 1 else 0),
+    saved=lambda ins, out, a: Saved(inputs=(0,)) if a["stride"] > 1 and len(ins[0]) == 3 else Saved(),
 ))
 
 # ---- token models ------------------------------------------------------------------------------------------
@@ -270,6 +317,8 @@ register_op(OpDef(
     args={"num_embeddings": Arg(check="positive", doc="vocabulary size"),
           "dim": Arg(check="positive", doc="embedding width")},
     doc="token embedding: ids [L] -> [L, dim]",
+    # dW scatters each row of dY into the table (1 add per element); the int64 ids are saved
+    backward=lambda ins, out, a: Backward(weight_flops=numel(out)), saved=save_input,
 ))
 
 
@@ -291,7 +340,9 @@ def _tokens_shape(node: str, ins: list[Shape], args: Args, meta: dict[str, Any])
 
 
 register_op(OpDef("pos_embedding", "embed", _tokens_shape, params=lambda ins, a: numel(ins[0]), flops=_per_elem(1),
-                  module=lambda ins, a: LearnedPositions(*ins[0]), doc="adds a learned [L, D] position embedding"))
+                  module=lambda ins, a: LearnedPositions(*ins[0]), doc="adds a learned [L, D] position embedding",
+                  # dX = dY; dW sums dY over the batch (1 add per element); nothing saved
+                  backward=lambda ins, out, a: Backward(weight_flops=numel(out)), saved=lambda ins, out, a: Saved()))
 
 
 class SelfAttention(nn.Module):
@@ -337,6 +388,12 @@ register_op(OpDef(
     module=lambda ins, a: SelfAttention(a["heads"], a["causal"]),
     args={"heads": Arg(check="positive", doc="attention heads"), "causal": Arg(False, bool)},
     doc="multi-head scaled dot-product self-attention over packed q, k, v (no parameters)",
+    # four matmuls of L*L*d (twice the forward), the softmax / scale / mask backward 4 per score; saved:
+    # contiguous copies of q, k, v (3 L d) and the probabilities (H L^2), plus a causal bool mask
+    backward=lambda ins, out, a: Backward(input_macs=4 * out[0] * out[0] * out[1],
+                                          input_flops=4 * a["heads"] * out[0] * out[0]),
+    saved=lambda ins, out, a: Saved(extra=3 * out[0] * out[1] + a["heads"] * out[0] * out[0],
+                                    fixed_bytes=out[0] * out[0] if a["causal"] else 0),
 ))
 
 
@@ -350,4 +407,5 @@ def mean_tokens(x: torch.Tensor) -> torch.Tensor:
 
 
 register_op(OpDef("mean_tokens", "pool", _mean_tokens_shape, flops=lambda ins, out, a: numel(ins[0]) + numel(out),
-                  function=mean_tokens, doc="mean over the tokens: [L, D] -> [D]"))
+                  function=mean_tokens, doc="mean over the tokens: [L, D] -> [D]",
+                  backward=lambda ins, out, a: Backward(input_flops=numel(ins[0])), saved=lambda ins, out, a: Saved()))

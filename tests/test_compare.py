@@ -1,0 +1,42 @@
+"""Architecture diff per stage and block, and the `compare` CLI."""
+
+import json
+
+from engine.analysis import analyze
+from engine.api import expand
+from engine.cli import main
+from engine.compare import compare
+
+
+def test_resnet34_vs_resnet50():
+    c = compare("resnet34", "resnet50")
+    a, b = analyze(expand("resnet34")), analyze(expand("resnet50"))
+    assert c.row("params").delta["value"] == b.params - a.params == 3_759_360
+    assert c.row("macs").delta["value"] == b.macs - a.macs
+    stage3 = c.row("stage3")
+    assert stage3.a["params"] + stage3.delta["params"] == stage3.b["params"]
+    assert sum(r.delta["params"] for r in c.rows if r.level == 1) == b.params - a.params
+    assert c.row("stem").delta == {"params": 0, "macs": 0, "flops": 0, "saved_bytes": 0}
+
+
+def test_plain_vs_residual_twin_and_one_sided_blocks():
+    c = compare("plain20", "resnet20")
+    assert all(r.delta["params"] == 0 and r.delta["macs"] == 0 for r in c.rows)  # option A: free shortcuts
+    assert c.row("flops").delta["value"] > 0  # the residual adds
+    d = compare("resnet18", "resnet34", batch=4, dtype="float16")
+    assert d.row("stage1.block2").only_in == "b" and d.row("stage1.block2").a["params"] == 0
+    assert d.batch == 4 and d.dtype == "float16"
+    assert d.row("saved_activations_bytes").a["value"] == analyze(expand("resnet18"), batch=4,
+                                                                  dtype="float16").memory["saved_activations_bytes"]
+
+
+def test_compare_cli(capsys):
+    assert main(["compare", "resnet18", "resnet34", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["a_name"] == "resnet18" and data["b_name"] == "resnet34"
+    assert any(r["name"] == "stage3" for r in data["rows"])
+    assert main(["compare", "resnet20", "resnet56", "--level", "block"]) == 0
+    out = capsys.readouterr().out
+    assert "stage1.block8 (only B)" in out and "params" in out
+    assert main(["compare", "resnet20", "no_such_net"]) == 2
+    assert "no_such_net" in capsys.readouterr().err
