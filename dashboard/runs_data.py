@@ -81,3 +81,21 @@ def profile_at(store: RunStore, run_id: int, step: int | None, stat: str = "grad
 def metric_series(store: RunStore, run_id: int, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     data = store.get_metrics(run_id, [key])
     return data.get(key)
+
+
+def diff_frame(comparison: Any, level: int) -> pd.DataFrame:
+    """An engine.compare.Comparison as a table: per stage (level 1) or block (2) A, B and the delta."""
+    rows = []
+    for r in comparison.rows:
+        if r.level != level and not (level == 2 and r.level == 1 and r.name in ("stem", "head")):
+            continue
+        row: dict[str, Any] = {"group": r.name + (f" (only in {r.only_in.upper()})" if r.only_in else "")}
+        for metric in r.a:
+            row[f"{metric} A"], row[f"{metric} B"], row[f"Δ {metric}"] = r.a[metric], r.b[metric], r.delta[metric]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def totals_frame(comparison: Any) -> pd.DataFrame:
+    return pd.DataFrame([{"total": r.name, "A": r.a["value"], "B": r.b["value"], "Δ": r.delta["value"]}
+                         for r in comparison.totals])

@@ -12,6 +12,7 @@ from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
 from dashboard.state import python_code
 from dashboard.urlstate import decode_spec, encode_spec
+from engine.api import crosscheck
 from engine.errors import SkipLabError
 from engine.export import onnx_bytes
 from engine.presets import PRESETS, get_preset, preset_names
@@ -176,6 +177,24 @@ else:
                           for g in a.groups
                           if g.level == lvl or (lvl == 2 and g.level == 1 and g.name in ("stem", "head"))])
 st.dataframe(table, hide_index=True, width="stretch", key="build_table")
+
+with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
+    st.caption("Every counting tool counts something different. We run each on a fresh copy of this model and "
+               "reconcile its total with ours, op by op; a difference we cannot explain is flagged.")
+    if st.button("Run the cross-check", key="build_xcheck", help="Takes a second or two; runs on the CPU."):
+        try:
+            with st.spinner("Running fvcore, FlopCounterMode and torchinfo…"):
+                ss.build_xcheck_result = (canonical_json(ev.spec), crosscheck(ev.spec))
+        except SkipLabError as exc:
+            st.error(str(exc))
+    result = ss.get("build_xcheck_result")
+    if result and result[0] == canonical_json(ev.spec):
+        rows = [{"tool": r.tool, "total": r.total, "counts": r.counts, "reconciliation": r.reconciliation,
+                 "explained": "✓" if r.explained else f"✗ residual {r.residual:,}", "error": r.error,
+                 "seconds": round(r.seconds, 2)} for r in result[1].rows]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="build_xcheck_table")
+        if not all(r.explained for r in result[1].rows if not r.error):
+            st.warning("Some totals are not fully explained: the residual is shown, not hidden.")
 
 d = st.columns(5)
 stem = ev.spec.name or ev.spec.family
