@@ -101,13 +101,15 @@ def locate_divergence(layers: list[Layer], layer_params: list[list[nn.Parameter]
     if bad:
         # backward runs from the output, so the deepest non-finite gradient is where it was born
         name = layers[bad[-1]].name
-        return name, (f"diverged at step {step}: the gradient of {name} became non-finite (its norm overflows "
-                      f"float32); {fix}")
+        return name, (f"diverged at step {step}: the gradient of {name} became non-finite (NaN/Inf, or a "
+                      f"norm beyond float32); {fix}")
     if not layers:
         return None, f"diverged at step {step}: loss {loss:.4g}; {fix}"
     if not math.isfinite(loss):
         return layers[-1].name, (f"diverged at step {step}: the loss became {loss} although every layer output "
                                  f"was finite (the logits overflow the loss); {fix}")
+    if limit is None:
+        return None, f"diverged at step {step}: non-finite values (loss {loss:.4g}); {fix}"
     now = np.array([math.sqrt(sum(float(p.detach().double().square().sum()) for p in ps)) for ps in layer_params])
     growth = now / np.maximum(init_weight_norms, 1e-12)
     i = int(np.argmax(growth))
