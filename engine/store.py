@@ -55,7 +55,6 @@ _RUN_COLUMNS = ("id", "name", "spec_json", "config_json", "dataset", "device", "
 class RunStore(SqliteStore):
     """Runs, metrics, per-layer statistics and alerts in one SQLite file. Cheap to open; thread-safe."""
 
-
     # ------------------------------------------------------------------------------------ runs
 
     def create_run(self, name: str, spec: Mapping[str, Any], config: Mapping[str, Any], dataset: str,
