@@ -227,3 +227,10 @@ def test_gpu_style_buffering_gives_the_same_events(monkeypatch) -> None:
                                  dataset=tiny_shapes()))
     assert done.status == "diverged" and done.step <= 5
     assert max(s for s, _ in metric(events, "loss")) <= done.step
+
+
+def test_zero_initialised_layers_raise_no_false_exploding_alert() -> None:
+    spec = {**to_dict(get_preset("resnet8")), "zero_init_residual": True}
+    events, done = collect(train(spec, {**FAST, "steps": 4, "log_every": 1}, dataset=tiny_shapes()))
+    assert done.status == "done"
+    assert not [ev for ev in events if isinstance(ev, Alert)]

@@ -31,10 +31,13 @@ log = logging.getLogger(__name__)
 
 
 class HealthMonitor:
-    def __init__(self, layers: list[Layer], cfg: TrainConfig) -> None:
+    def __init__(self, layers: list[Layer], cfg: TrainConfig, init_weight_norms: np.ndarray | None = None) -> None:
         self.layers = layers
         self.cfg = cfg
         self.raised: set[str] = set()
+        # Zero-initialised layers (zero_init_residual's last BN) have no meaningful update/weight ratio
+        # while their weights are still tiny: every early update is "larger than the weight".
+        self.ratio_ok = (np.asarray(init_weight_norms) > 0) if init_weight_norms is not None else None
 
     def check(self, steps: list[int], stats: dict[str, np.ndarray]) -> list[Alert]:
         """Alerts from flushed per-layer statistics (host arrays ``[n_steps, n_layers]``)."""
@@ -64,7 +67,10 @@ class HealthMonitor:
                 continue
             upd = stats.get("update_ratio")
             if upd is not None:
-                over = np.flatnonzero(np.nan_to_num(upd[row], nan=0.0) > self.cfg.explode_update_ratio)
+                ratios = np.nan_to_num(upd[row], nan=0.0)
+                if self.ratio_ok is not None:
+                    ratios = np.where(self.ratio_ok, ratios, 0.0)
+                over = np.flatnonzero(ratios > self.cfg.explode_update_ratio)
                 if over.size:
                     i = int(over[0])
                     alerts.append(self._raise("exploding", step, names[i],

@@ -87,7 +87,6 @@ class _Loop:
         self.layers, self.layer_params = find_layers(self.graph, self.model)
         self.monitor = GradientMonitor(self.layers, self.layer_params, self.device)
         self.probe = ActivationProbe(self.graph, self.model, self.layers, self.device)
-        self.health = HealthMonitor(self.layers, cfg)
         self.opt = make_optimizer(self.model, cfg)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -104,6 +103,7 @@ class _Loop:
         self.loss_limit: torch.Tensor | None = None  # diverge_factor x the first loss, on the device
         self.layer_gn: torch.Tensor | None = None
         self.init_weight_norms = _weight_norms(self.layer_params)  # for the divergence diagnosis
+        self.health = HealthMonitor(self.layers, cfg, self.init_weight_norms)
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from engine.data import batches
