@@ -18,7 +18,16 @@ from engine.train.events import Alert, Metrics, Started
 from engine.train.optim import lr_at
 from engine.train.tasks import Task
 from engine.train.trainer import train
-from tests.train_helpers import FAST, collect, dataset, layer_matrix, logreg_graph, metric, mlp_graph
+from tests.train_helpers import (
+    FAST,
+    collect,
+    dataset,
+    layer_matrix,
+    logreg_graph,
+    metric,
+    mlp_graph,
+    one_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 
 def tiny_shapes():

@@ -15,7 +15,14 @@ from engine.data import batches
 from engine.train.events import Alert
 from engine.train.monitor import ActivationProbe, find_layers
 from engine.train.trainer import train
-from tests.train_helpers import FAST, collect, dataset, layer_matrix, mlp_graph
+from tests.train_helpers import (
+    FAST,
+    collect,
+    dataset,
+    layer_matrix,
+    mlp_graph,
+    one_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 SEED = 3
 STEPS = 3
