@@ -98,7 +98,8 @@ class JobRunner:
             if pid is not None:
                 _signal(pid, signal.SIGKILL)
         self._join(run_id, 0.3)
-        self.store.transition(run_id, ["running"], "cancelled", "cancelled by the user")
+        # The reaper may have seen the killed worker first and said `interrupted`; the user asked for a cancel.
+        self.store.transition(run_id, ["running", "interrupted"], "cancelled", "cancelled by the user")
         self.pump()
         return self.status(run_id)
 
