@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.cli import main
 from engine.store import RunStore
+from tests.train_helpers import one_torch_thread  # noqa: F401  (autouse fixture)
 
 TINY = ["--dataset", "shapes", "--data", "train_size=64", "--data", "val_size=16", "--batch-size", "16",
         "--device", "cpu"]
@@ -63,7 +64,7 @@ def test_diverged_run_exit_code(tmp_path, capsys) -> None:
 
 def test_ctrl_c_marks_the_run_cancelled_and_keeps_its_data(tmp_path) -> None:
     store = tmp_path / "runs.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # see one_torch_thread
     proc = subprocess.Popen([sys.executable, "-m", "engine", "train", "resnet8", *TINY, "--steps", "100000",
                              "--set", "log_every=1", "--store", str(store), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)

@@ -18,7 +18,16 @@ from engine.train.events import Alert, Metrics, Started
 from engine.train.optim import lr_at
 from engine.train.tasks import Task
 from engine.train.trainer import train
-from tests.train_helpers import FAST, collect, dataset, layer_matrix, logreg_graph, metric, mlp_graph
+from tests.train_helpers import (
+    FAST,
+    collect,
+    dataset,
+    layer_matrix,
+    logreg_graph,
+    metric,
+    mlp_graph,
+    one_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 
 def tiny_shapes():
@@ -227,3 +236,10 @@ def test_gpu_style_buffering_gives_the_same_events(monkeypatch) -> None:
                                  dataset=tiny_shapes()))
     assert done.status == "diverged" and done.step <= 5
     assert max(s for s, _ in metric(events, "loss")) <= done.step
+
+
+def test_zero_initialised_layers_raise_no_false_exploding_alert() -> None:
+    spec = {**to_dict(get_preset("resnet8")), "zero_init_residual": True}
+    events, done = collect(train(spec, {**FAST, "steps": 4, "log_every": 1}, dataset=tiny_shapes()))
+    assert done.status == "done"
+    assert not [ev for ev in events if isinstance(ev, Alert)]

@@ -15,7 +15,14 @@ from engine.data import batches
 from engine.train.events import Alert
 from engine.train.monitor import ActivationProbe, find_layers
 from engine.train.trainer import train
-from tests.train_helpers import FAST, collect, dataset, layer_matrix, mlp_graph
+from tests.train_helpers import (
+    FAST,
+    collect,
+    dataset,
+    layer_matrix,
+    mlp_graph,
+    one_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 SEED = 3
 STEPS = 3
@@ -98,7 +105,8 @@ def test_activation_stats_and_hooks_removed_even_on_error() -> None:
     _, stats = probe.flush()
     i = [layer.name for layer in layers].index("stem.bn")
     # reference: the ReLU after stem.bn, computed by hand
-    stem = model.get_submodule("stem.bn")(model.get_submodule("stem.conv")(x))
+    with torch.no_grad():
+        stem = model.get_submodule("stem.bn")(model.get_submodule("stem.conv")(x))
     assert stats["act_zero_frac"][0, i] == pytest.approx(float((torch.relu(stem) == 0).float().mean()), abs=1e-6)
     assert stats["act_mean"][0, i] == pytest.approx(float(stem.mean()), abs=1e-5)
     assert stats["act_std"][0, i] == pytest.approx(float(stem.std(correction=0)), rel=1e-4)

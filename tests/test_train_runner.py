@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -20,6 +21,20 @@ SHORT = {**LONG, "steps": 3}
 SPAWN_S = 120  # a fresh interpreter imports torch; generous for a loaded CI machine
 
 
+@pytest.fixture
+def runners():
+    """Runners made by a test; whatever they left running is killed afterwards, even if the test failed."""
+    made: list[JobRunner] = []
+    yield made
+    for runner in made:
+        runner.shutdown()
+        for run in runner.store.list_runs("running"):
+            if run["pid"]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(run["pid"], signal.SIGKILL)
+        runner.pump()
+
+
 def wait_for(cond, timeout: float = SPAWN_S, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -32,8 +47,9 @@ def logging_started(store: RunStore, run_id: int, min_step: int = 1):
     return lambda: (store.latest_step(run_id) or 0) >= min_step
 
 
-def test_queue_cancel_and_a_reader_polling_during_writes(tmp_path) -> None:
+def test_queue_cancel_and_a_reader_polling_during_writes(tmp_path, runners) -> None:
     runner = JobRunner(tmp_path / "runs.sqlite", max_concurrent=1)
+    runners.append(runner)
     store = runner.store
     long_id = runner.submit("resnet8", LONG)
     short_id = runner.submit("resnet8", SHORT)
@@ -51,7 +67,8 @@ def test_queue_cancel_and_a_reader_polling_during_writes(tmp_path) -> None:
 
     def poll() -> None:
         try:
-            for _ in range(40):
+            deadline = time.monotonic() + SPAWN_S
+            while len(seen) < 20 or (seen[-1] <= seen[0] and time.monotonic() < deadline):
                 steps, matrix = reader.get_layer_matrix(long_id, "grad_norm")
                 metrics = reader.get_metrics(long_id, ["loss"])
                 assert matrix.shape == (len(reader.get_layers(long_id)), len(steps))
@@ -82,9 +99,10 @@ def test_queue_cancel_and_a_reader_polling_during_writes(tmp_path) -> None:
     assert store.get_run(never_id)["status"] == "cancelled" and store.latest_step(never_id) is None
 
 
-def test_two_concurrent_runs_kill_9_and_a_restarted_dashboard(tmp_path) -> None:
+def test_two_concurrent_runs_kill_9_and_a_restarted_dashboard(tmp_path, runners) -> None:
     path = tmp_path / "runs.sqlite"
     runner = JobRunner(path, max_concurrent=2)
+    runners.append(runner)
     a = runner.submit("resnet8", LONG)
     b = runner.submit("resnet8", LONG)
     store = runner.store

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import pytest
+import torch
 
 from engine.data import Dataset, load_dataset
 from engine.train.events import Done, Event, LayerStats, Metrics
 
 FAST = {"device": "cpu", "val_every": 0, "act_every": 0, "batch_size": 16}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread for in-process training tests. On a loaded 2-core machine libgomp's spinning
+    worker threads make 2-thread steps 10-100x slower (measured: 167 s vs 7 s for the learning test
+    at load 15); one thread cannot wait on a descheduled sibling. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def mlp_graph(depth: int, *, width: int = 32, features: int = 64, classes: int = 10, residual: bool = False,

@@ -31,10 +31,13 @@ log = logging.getLogger(__name__)
 
 
 class HealthMonitor:
-    def __init__(self, layers: list[Layer], cfg: TrainConfig) -> None:
+    def __init__(self, layers: list[Layer], cfg: TrainConfig, init_weight_norms: np.ndarray | None = None) -> None:
         self.layers = layers
         self.cfg = cfg
         self.raised: set[str] = set()
+        # Zero-initialised layers (zero_init_residual's last BN) have no meaningful update/weight ratio
+        # while their weights are still tiny: every early update is "larger than the weight".
+        self.ratio_ok = (np.asarray(init_weight_norms) > 0) if init_weight_norms is not None else None
 
     def check(self, steps: list[int], stats: dict[str, np.ndarray]) -> list[Alert]:
         """Alerts from flushed per-layer statistics (host arrays ``[n_steps, n_layers]``)."""
@@ -64,7 +67,10 @@ class HealthMonitor:
                 continue
             upd = stats.get("update_ratio")
             if upd is not None:
-                over = np.flatnonzero(np.nan_to_num(upd[row], nan=0.0) > self.cfg.explode_update_ratio)
+                ratios = np.nan_to_num(upd[row], nan=0.0)
+                if self.ratio_ok is not None:
+                    ratios = np.where(self.ratio_ok, ratios, 0.0)
+                over = np.flatnonzero(ratios > self.cfg.explode_update_ratio)
                 if over.size:
                     i = int(over[0])
                     alerts.append(self._raise("exploding", step, names[i],
@@ -101,13 +107,15 @@ def locate_divergence(layers: list[Layer], layer_params: list[list[nn.Parameter]
     if bad:
         # backward runs from the output, so the deepest non-finite gradient is where it was born
         name = layers[bad[-1]].name
-        return name, (f"diverged at step {step}: the gradient of {name} became non-finite (its norm overflows "
-                      f"float32); {fix}")
+        return name, (f"diverged at step {step}: the gradient of {name} became non-finite (NaN/Inf, or a "
+                      f"norm beyond float32); {fix}")
     if not layers:
         return None, f"diverged at step {step}: loss {loss:.4g}; {fix}"
     if not math.isfinite(loss):
         return layers[-1].name, (f"diverged at step {step}: the loss became {loss} although every layer output "
                                  f"was finite (the logits overflow the loss); {fix}")
+    if limit is None:
+        return None, f"diverged at step {step}: non-finite values (loss {loss:.4g}); {fix}"
     now = np.array([math.sqrt(sum(float(p.detach().double().square().sum()) for p in ps)) for ps in layer_params])
     growth = now / np.maximum(init_weight_norms, 1e-12)
     i = int(np.argmax(growth))

@@ -13,6 +13,9 @@ queue is drained on every call and by a small background thread while this proce
 Cancel sends SIGTERM; the worker turns it into a stop flag polled once per step, then records
 ``cancelled`` with its data kept. A worker that does not finish within the grace period (still
 importing torch, or stuck in one very long step) is killed and marked ``cancelled`` by the runner.
+
+As with any ``spawn`` start method, a script that submits runs needs the ``if __name__ == "__main__":``
+guard (the child imports the parent's main module); Streamlit and pytest entry points have it.
 """
 
 from __future__ import annotations
@@ -30,35 +33,15 @@ from typing import Any
 
 from engine.api import SpecLike
 from engine.store import RunStore, pid_alive
+from engine.train import worker
 from engine.train.config import TrainConfig
 from engine.train.events import FINAL_STATUSES
-from engine.train.record import create_run, run_and_record
+from engine.train.record import create_run
 
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 1.5  # SIGTERM first; SIGKILL after this, so cancel returns within 2 s
 ORPHAN_AFTER_S = 60.0  # a run claimed (running) whose process never recorded a pid
-
-
-def _worker(store_path: str, run_id: int, threads: int) -> None:
-    """Child process entry point: train one run and record it."""
-    stop = threading.Event()
-
-    def request_stop(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)  # Ctrl-C in the dashboard's terminal: stop, keep the data
-    import torch
-
-    torch.set_num_threads(threads)  # concurrent runs share the cores instead of oversubscribing them
-    store = RunStore(store_path)
-    try:
-        for _ in run_and_record(store, run_id, should_stop=stop.is_set):
-            pass
-    except Exception:  # noqa: BLE001 - recorded as `failed` by run_and_record; the process just ends
-        log.exception("run %d failed", run_id)
-        raise SystemExit(1) from None
 
 
 class JobRunner:
@@ -155,7 +138,7 @@ class JobRunner:
 
     def _start(self, run_id: int) -> None:
         threads = max(1, (os.cpu_count() or 1) // self.max_concurrent)
-        proc = self._ctx.Process(target=_worker, args=(str(self.store.path), run_id, threads),
+        proc = self._ctx.Process(target=worker.main, args=(str(self.store.path), run_id, threads),
                                  name=f"skiplab-run-{run_id}")
         try:
             proc.start()

@@ -87,7 +87,6 @@ class _Loop:
         self.layers, self.layer_params = find_layers(self.graph, self.model)
         self.monitor = GradientMonitor(self.layers, self.layer_params, self.device)
         self.probe = ActivationProbe(self.graph, self.model, self.layers, self.device)
-        self.health = HealthMonitor(self.layers, cfg)
         self.opt = make_optimizer(self.model, cfg)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -103,11 +102,8 @@ class _Loop:
         self.best_val = -math.inf
         self.loss_limit: torch.Tensor | None = None  # diverge_factor x the first loss, on the device
         self.layer_gn: torch.Tensor | None = None
-        with torch.no_grad():
-            self.init_weight_norms = torch.stack([torch.linalg.vector_norm(torch.cat([p.detach().flatten().double()
-                                                                                      for p in ps]))
-                                                  for ps in self.layer_params]).cpu().numpy() \
-                if self.layer_params else None
+        self.init_weight_norms = _weight_norms(self.layer_params)  # for the divergence diagnosis
+        self.health = HealthMonitor(self.layers, cfg, self.init_weight_norms)
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from engine.data import batches
@@ -289,15 +285,19 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     yield Done(status, step, summary, weights, error, wall)
 
 
+@torch.no_grad()
+def _weight_norms(layer_params: list[list[torch.nn.Parameter]]) -> np.ndarray:
+    return np.array([math.sqrt(sum(float(p.detach().double().square().sum()) for p in ps)) for ps in layer_params])
+
+
 def _diagnose(run: _Loop, batch: tuple[torch.Tensor, torch.Tensor] | None, step: int) -> tuple[str | None, str]:
     assert batch is not None
     with torch.no_grad():
         loss = float(run.forward_loss(*batch)[1])
     limit = float(run.loss_limit) if run.loss_limit is not None else None
     gn = run.layer_gn.cpu().numpy() if run.layer_gn is not None else np.zeros(len(run.layers))
-    w0 = run.init_weight_norms if run.init_weight_norms is not None else np.ones(len(run.layers))
     return locate_divergence(run.layers, run.layer_params, run.model, lambda: run.forward_loss(*batch), step=step,
-                             loss=loss, limit=limit, grad_norms=gn, init_weight_norms=w0)
+                             loss=loss, limit=limit, grad_norms=gn, init_weight_norms=run.init_weight_norms)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
