@@ -2,8 +2,11 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+# Spinning OpenMP threads make small steps 100x slower when cores are shared (tests, workers, CI).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
