@@ -36,7 +36,7 @@ def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -
     t = np.linspace(0.0, 1.0, n)
     xs = x0 + (x1 - x0) * t
     ys = y0 + (y1 - y0) * t + lift * np.sin(np.pi * t)
-    return xs.tolist() + [None], ys.tolist() + [None]
+    return xs.tolist() + [math.nan], ys.tolist() + [math.nan]
 
 
 def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error_node: str | None = None,
@@ -49,27 +49,29 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
     y = {name: (1.0 if graph.nodes[name].meta.get("role") == "shortcut" else 0.0) for name in order}
     rows = {r.name: r for r in analysis.nodes} if analysis else {}
 
-    straight_x: list[float | None] = []
-    straight_y: list[float | None] = []
-    arc_x: list[float | None] = []
-    arc_y: list[float | None] = []
+    straight_x: list[float] = []
+    straight_y: list[float] = []
+    arc_x: list[float] = []
+    arc_y: list[float] = []
     for name in order:
         for src in graph.nodes[name].inputs:
             if src not in x:
                 continue
             span = x[name] - x[src]
             if span == 1 and y[name] == y[src]:
-                straight_x += [x[src], x[name], None]
-                straight_y += [y[src], y[name], None]
+                straight_x += [x[src], x[name], math.nan]  # NaN breaks the line (numpy, not None:
+                straight_y += [y[src], y[name], math.nan]  # plotly validates arrays far faster than lists)
             else:
                 ax, ay = _arc(x[src], y[src], x[name], y[name], 0.35 + 0.25 * math.log2(max(span, 1)))
                 arc_x += ax
                 arc_y += ay
 
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=straight_x, y=straight_y, mode="lines", line={"color": "#b0b7c3", "width": 1.5},
+    fig.add_trace(go.Scatter(x=np.array(straight_x, dtype=np.float32), y=np.array(straight_y, dtype=np.float32),
+                             mode="lines", line={"color": "#b0b7c3", "width": 1.5},
                              hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(x=arc_x, y=arc_y, mode="lines", line={"color": "#e67e22", "width": 1.5},
+    fig.add_trace(go.Scatter(x=np.array(arc_x, dtype=np.float32), y=np.array(arc_y, dtype=np.float32),
+                             mode="lines", line={"color": "#e67e22", "width": 1.5},
                              hoverinfo="skip", name="skip edge"))
 
     hover = []
@@ -105,8 +107,9 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
                                  marker={"size": 18, "color": ERROR_COLOUR, "symbol": "x"},
                                  text=[error_node], textposition="bottom center",
                                  textfont={"color": ERROR_COLOUR}, hoverinfo="text", hovertext=[error_node]))
-    _stage_bands(fig, graph, order, x)
+    shapes, notes = _stage_bands(graph, order, x)
     fig.update_layout(
+        shapes=shapes, annotations=notes,
         height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, plot_bgcolor="white",
         xaxis={"visible": False, "range": [-1, len(order)]},
         yaxis={"visible": False, "range": [-0.6, 3.2]},
@@ -115,19 +118,21 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
     return fig
 
 
-def _stage_bands(fig: go.Figure, graph: Graph, order: Sequence[str], x: Mapping[str, float]) -> None:
-    """Alternating shaded bands per stage (first name component), labelled at the top."""
+def _stage_bands(graph: Graph, order: Sequence[str], x: Mapping[str, float]) -> tuple[list[dict], list[dict]]:
+    """Alternating shaded bands per stage (first name component), labelled at the top. Returned as plain dicts
+    and set in one layout update: adding shapes one by one re-validates the layout each time (slow)."""
     spans: dict[str, list[float]] = {}
     for name in order:
         if name == INPUT:
             continue
-        stage = name.split(".")[0]
-        spans.setdefault(stage, []).append(x[name])
+        spans.setdefault(name.split(".")[0], []).append(x[name])
+    shapes, notes = [], []
     for i, (stage, xs) in enumerate(spans.items()):
-        fig.add_shape(type="rect", x0=min(xs) - 0.5, x1=max(xs) + 0.5, y0=-0.5, y1=3.1, layer="below",
-                      line={"width": 0}, fillcolor="#f3f5f9" if i % 2 == 0 else "#ffffff")
-        fig.add_annotation(x=(min(xs) + max(xs)) / 2, y=3.0, text=stage, showarrow=False,
-                           font={"size": 11, "color": "#5a6270"})
+        shapes.append({"type": "rect", "x0": min(xs) - 0.5, "x1": max(xs) + 0.5, "y0": -0.5, "y1": 3.1,
+                       "layer": "below", "line": {"width": 0}, "fillcolor": "#f3f5f9" if i % 2 == 0 else "#ffffff"})
+        notes.append({"x": (min(xs) + max(xs)) / 2, "y": 3.0, "text": stage, "showarrow": False,
+                      "font": {"size": 11, "color": "#5a6270"}})
+    return shapes, notes
 
 
 def stage_params_bar(analyses: Mapping[str, Analysis], metric: str = "params") -> go.Figure:

@@ -17,6 +17,8 @@ MAX_HEATMAP_COLUMNS = 500  # a browser draws ~500 columns crisply; more only cos
 def _layout(fig: go.Figure, *, height: int, title: str = "", uirevision: str = "", **axes: object) -> go.Figure:
     fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, uirevision=uirevision or title or "chart", **axes)
+    if axes.get("yaxis_type") == "log":  # label decades only (1e-3, 1e-2, ...), not plotly's 2 and 5 minors
+        fig.update_yaxes(dtick=1, exponentformat="power")
     return fig
 
 

@@ -26,6 +26,8 @@ if not runs:
     st.stop()
 
 frame = runs_frame(runs)
+counts = frame["status"].value_counts()
+st.caption(f"{len(frame)} run{'s' if len(frame) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 picked = st.dataframe(frame, hide_index=True, width="stretch", key="runs_table", on_select="rerun",
                       selection_mode="multi-row",
                       column_config={"final loss": st.column_config.NumberColumn(format="%.4f"),

@@ -78,3 +78,56 @@ def test_bad_yaml_shows_error_and_app_stays_usable(server, page):
     screenshot(page, "build_bad_yaml")
     select(page, "Start from a preset", "resnet18")
     page.wait_for_function("() => document.body.innerText.includes('11,689,512')")
+
+
+def test_add_skip_edge_changes_counts(server, page):
+    page.goto(server)
+    wait_idle(page)
+    before = metric(page, "Parameters")
+    page.get_by_role("tab", name="Skip edges").click()
+    select(page, "From", "stage1")
+    select(page, "To", "stage3")
+    select(page, "Adapter", "projection")
+    page.get_by_role("button", name="Add skip").click()
+    wait_idle(page)
+    page.wait_for_function(f"() => !document.body.innerText.includes('{before}')")
+    assert metric(page, "Parameters") != before
+    screenshot(page, "build_skip_edge")
+
+
+def test_blocks_shows_ratio(server, page):
+    page.goto(f"{server}/blocks")
+    wait_idle(page)
+    page.get_by_text("Conv-weight ratio").wait_for()
+    assert metric(page, "Conv-weight ratio") == "16.9x"
+    screenshot(page, "blocks")
+
+
+def test_train_live_then_runs_and_reattach(server, page):
+    page.goto(f"{server}/train")
+    wait_idle(page)
+    steps = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps").locator("input")
+    steps.fill("30")
+    batch = page.locator('[data-testid="stNumberInput"]').filter(has_text="Batch size").locator("input")
+    batch.fill("16")
+    page.get_by_role("button", name="Start").click()
+    # The gradient-flow chart appears while the run goes ...
+    page.get_by_text("Gradient flow at step").first.wait_for(timeout=180_000)
+    first = page.get_by_text("Gradient flow at step").first.text_content()
+    screenshot(page, "train_live")
+    # ... a reload mid-run re-attaches to it (state lives in the store, not the browser session) ...
+    page.reload()
+    page.get_by_text("Gradient flow at step").first.wait_for(timeout=120_000)
+    # ... the chart updates and the run ends done.
+    page.wait_for_function("() => document.body.innerText.includes('done ·')", timeout=240_000)
+    last = page.get_by_text("Gradient flow at step").first.text_content()
+    assert last != first
+    screenshot(page, "train_done")
+    page.goto(f"{server}/runs")
+    wait_idle(page)
+    page.get_by_text("1 done").first.wait_for()
+    screenshot(page, "runs")
+    page.goto(f"{server}/compare")
+    wait_idle(page)
+    page.get_by_text("Architecture diff").wait_for()
+    screenshot(page, "compare")
