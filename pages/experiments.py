@@ -25,7 +25,9 @@ name = st.selectbox("Experiment", names, format_func=lambda n: ex.get_experiment
 exp = ex.get_experiment(name)
 st.caption(exp.claim)
 
-with st.form(f"experiments_form_{name}"):
+es.reap_dead()
+past = es.list()
+with st.expander("Options · Run", expanded=not past), st.form(f"experiments_form_{name}"):
     options = options_form(exp)
     run = st.form_submit_button("Run", type="primary", help="Trains every run of the recipe in child processes "
                                 f"({max_jobs()} at a time; SKIPLAB_MAX_RUNS), then analyses them.")
@@ -37,9 +39,8 @@ if run:
         st.toast(f"Started experiment #{exp_id}")
     except (SkipLabError, ValueError) as exc:
         st.error(f"Could not start the experiment: {exc}")
+    past = es.list()
 
-es.reap_dead()
-past = es.list()
 if not past:
     st.info("No experiments yet: set the options above and press **Run**. From a terminal: "
             "`python -m engine experiment degradation` — it shows up here too.")

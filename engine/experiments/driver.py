@@ -84,7 +84,8 @@ def progress(exp_id: int, store_path: str | Path | None = None) -> dict[str, Any
     extra = rec.get("progress") or {}
     return {"id": exp_id, "name": rec["name"], "status": rec["status"], "runs_total": len(rec["runs"]),
             "runs_done": done_runs, "fraction": done_steps / max(total_steps, 1), "current": current,
-            "phase": extra.get("phase", rec["status"]), "error": rec.get("error")}
+            "phase": extra.get("phase", rec["status"]) if rec["status"] in EXP_ACTIVE else rec["status"],
+            "error": rec.get("error")}
 
 
 def execute(exp_id: int, store_path: str | Path | None = None, *, jobs: int = 0,

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from engine.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment, train_config
-from engine.experiments.common import ImageOptions, check_depth, cifar_net, curve_bands, error, image_data
+from engine.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment
+from engine.experiments.common import ImageOptions, check_depth, cifar_net, curve_bands, error, image_config
 from engine.experiments.stats import pm, seed_stats, series, tail_mean
 
 
@@ -22,8 +22,6 @@ class DegradationOptions(ImageOptions):
     image_size: int = Field(16, ge=16, le=64, description="shapes only: image side (16: 4x cheaper than CIFAR's 32)")
     shallow: int = Field(20, description="depth of the shallow pair (6n + 2)")
     deep: int = Field(56, description="depth of the deep pair (6n + 2)")
-    lr: float = Field(0.1, gt=0, description="SGD peak learning rate (He et al.: 0.1), cosine schedule")
-    warmup: float = Field(0.1, ge=0, lt=1, description="fraction of the steps spent warming the lr up linearly")
 
     @field_validator("shallow", "deep")
     @classmethod
@@ -32,13 +30,9 @@ class DegradationOptions(ImageOptions):
 
 
 def plan(opts: DegradationOptions) -> list[RunPlan]:
-    dataset, data_opts = image_data(opts)
     plans = []
     for seed in range(opts.seeds):
-        # He et al. 2016 (sec. 4.2) warm up at lr 0.01 before 0.1 for their deepest net; without it our resnet56
-        # blows up in the first 10 steps at lr 0.1 (loss 8.2) and never recovers (measured).
-        cfg = train_config(opts, seed, dataset, dataset_options=data_opts, lr=opts.lr,
-                           warmup_steps=int(opts.warmup * opts.steps))
+        cfg = image_config(opts, seed)
         for shortcut in ("none", "A"):
             for depth in (opts.shallow, opts.deep):
                 spec = cifar_net(depth, shortcut, opts)

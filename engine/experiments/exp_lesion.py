@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from engine.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment, train_config
-from engine.experiments.common import ImageOptions, check_depth, cifar_net, image_data
+from engine.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment
+from engine.experiments.common import ImageOptions, check_depth, cifar_net, image_config
 from engine.experiments.lesion import lesion_study, load_trained
 from engine.experiments.stats import binomial_paths, seed_stats
 
@@ -37,10 +37,9 @@ class LesionOptions(ImageOptions):
 
 
 def plan(opts: LesionOptions) -> list[RunPlan]:
-    dataset, data_opts = image_data(opts)
     plans = []
     for seed in range(opts.seeds):
-        cfg = train_config(opts, seed, dataset, dataset_options=data_opts)
+        cfg = image_config(opts, seed)
         for shortcut in ("A", "none"):
             spec = cifar_net(opts.depth, shortcut, opts)
             plans.append(RunPlan(spec["name"], seed, spec, cfg))

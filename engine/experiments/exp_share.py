@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from engine.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment, train_config
-from engine.experiments.common import ImageOptions, check_depth, cifar_net, curve_bands, image_data
+from engine.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment
+from engine.experiments.common import ImageOptions, check_depth, cifar_net, curve_bands, image_config
 from engine.experiments.share import BRANCH_GRAD, SHARE, SHORTCUT_GRAD
 from engine.experiments.stats import seed_stats
 
@@ -23,7 +23,7 @@ from engine.experiments.stats import seed_stats
 class ShareOptions(ImageOptions):
     seeds: int = Field(1, ge=1, le=10)
     steps: int = Field(300, gt=0)
-    depth: int = Field(20, description="depth of the residual net (6n + 2): 3n blocks")
+    depth: int = Field(56, description="depth of the residual net (6n + 2): 3n blocks")
     probe_every: int = Field(10, gt=0, description="measure the share every N steps")
     zero_init_residual: bool = Field(False, description="zero each branch's last BN gamma (Goyal et al. 2017): "
                                      "every block starts as the identity")
@@ -35,11 +35,9 @@ class ShareOptions(ImageOptions):
 
 
 def plan(opts: ShareOptions) -> list[RunPlan]:
-    dataset, data_opts = image_data(opts)
     spec = cifar_net(opts.depth, "A", opts, zero_init_residual=opts.zero_init_residual)
     return [RunPlan(spec["name"], seed, spec,
-                    train_config(opts, seed, dataset, dataset_options=data_opts, probes=["shortcut_share"],
-                                 probe_every=opts.probe_every))
+                    image_config(opts, seed, probes=["shortcut_share"], probe_every=opts.probe_every))
             for seed in range(opts.seeds)]
 
 

@@ -29,7 +29,7 @@ Merge = Literal["concat", "add", "none"]
 
 
 class UNetOptions(ExperimentOptions):
-    seeds: int = Field(1, ge=1, le=10)
+    seeds: int = Field(2, ge=1, le=10)
     steps: int = Field(300, gt=0)
     batch_size: int = Field(32, gt=0)
     merges: list[Merge] = Field(default_factory=lambda: ["concat", "add", "none"], min_length=1)
