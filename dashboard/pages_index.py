@@ -19,4 +19,5 @@ PAGES = [
     PageInfo("train", "Train", ":material/monitoring:"),
     PageInfo("compare", "Compare", ":material/compare_arrows:"),
     PageInfo("runs", "Runs", ":material/list_alt:"),
+    PageInfo("experiments", "Experiments", ":material/science:"),
 ]

@@ -50,11 +50,20 @@ class TrainConfig(BaseModel):
                                          "the first step's loss (at least 1); null: only NaN/Inf")
     explode_update_ratio: float = Field(1.0, gt=0, description="alert when an update is larger than this x weight")
     save_weights: bool = True
+    probes: list[str] = Field(default_factory=list, description="extra measurements logged as metrics "
+                              "(engine.train.probes), e.g. shortcut_share")
+    probe_every: int = Field(10, gt=0, description="run the probes every N steps (and at init and the end)")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ValueError("nesterov needs optimizer sgd with momentum > 0")
+        if self.probes:
+            from engine.train.probes import probe_names
+
+            unknown = [p for p in self.probes if p not in probe_names()]
+            if unknown:
+                raise ValueError(f"unknown probe(s) {', '.join(unknown)}; valid probes: {', '.join(probe_names())}")
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
         return self

@@ -31,6 +31,7 @@ from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
 from engine.train.health import HealthMonitor, locate_divergence
 from engine.train.monitor import ActivationProbe, GradientMonitor, find_layers
 from engine.train.optim import lr_at, make_optimizer, set_lr
+from engine.train.probes import make_probe_runner
 from engine.train.tasks import Task, task_for
 
 log = logging.getLogger(__name__)
@@ -243,10 +244,13 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     status, error, step = "done", None, 0
     last_x: tuple[torch.Tensor, torch.Tensor] | None = None
     flushed = 0
+    probe = make_probe_runner(cfg.probes, run.graph, run.model, run.task, run.x_train, run.y_train)
     for step in range(1, cfg.steps + 1):
         if should_stop is not None and should_stop():
             status, step = "cancelled", step - 1
             break
+        if probe is not None and (step - 1) % cfg.probe_every == 0:  # the weights after step - 1 updates
+            yield Metrics(step - 1, probe())
         x, y = next(batches)
         if run.augment:
             x = _augment(x, run.gen)
@@ -271,6 +275,8 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         layer, error = _diagnose(run, last_x, step)
         yield Alert(step, "diverged", layer, error)
     elif step > 0:
+        if probe is not None:  # the in-loop probes reached step - 1 at most
+            yield Metrics(step, probe())
         yield Metrics(step, run.validate())
     weights = None
     if weights_path is not None and cfg.save_weights and status != "diverged":

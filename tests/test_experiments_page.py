@@ -1,0 +1,89 @@
+"""AppTest: the Experiments page runs each experiment from its form on tiny settings and shows the figures and the
+generated conclusion; one experiment also goes the real way (a detached driver process and the job runner)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import engine.experiments as ex
+from engine.store import RunStore
+
+PAGE = "../pages/experiments.py"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file("../dashboard/app.py", default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def _fill_tiny(at: AppTest, name: str) -> None:
+    """Type the experiment's tiny settings into its form, widget by widget."""
+    at.selectbox(key="experiments_pick").set_value(name).run()
+    for field, value in ex.get_experiment(name).tiny.items():
+        key = f"experiments_{name}_{field}"
+        if isinstance(value, list):
+            at.text_input(key=key).input(", ".join(str(v) for v in value))
+        elif isinstance(value, bool):
+            at.checkbox(key=key).check() if value else at.checkbox(key=key).uncheck()
+        else:
+            at.number_input(key=key).set_value(value)
+
+
+def test_each_experiment_runs_from_the_page_and_shows_figures_and_conclusion(store_path, monkeypatch) -> None:
+    # The page's Run launches a detached process; here it trains in this process instead (the real launch is
+    # the slow test below), so every experiment goes form -> runs -> analysis -> figures in seconds.
+    monkeypatch.setattr(ex, "launch", lambda exp_id, path, jobs=1: ex.execute(exp_id, path) and 0)
+    at = _page()
+    assert any("No experiments yet" in i.value for i in at.info)
+    for name in ex.experiment_names():
+        _fill_tiny(at, name)
+        at.button[0].click().run()  # the form's Run
+        assert not at.exception, (name, at.exception)
+        assert not at.error or all("Did not hold" in e.value for e in at.error), [e.value for e in at.error]
+        rec = ex.ExperimentStore(store_path).list()[0]
+        assert rec["name"] == name and rec["status"] == "done"
+        assert at.selectbox(key="experiments_open_pick").value == rec["id"]
+        conclusion = [m.value for m in at.markdown if m.value.startswith("**Conclusion.**")]
+        assert conclusion and len(conclusion[0]) > 60, name
+        assert len(at.get("plotly_chart")) >= 2, name
+        assert len(at.success) + len(at.error) == len(ex.ExperimentStore(store_path).get(rec["id"])["results"]
+                                                      ["claims"])
+    # all of their runs are ordinary runs of the store: the Runs page lists them
+    assert len(RunStore(store_path).list_runs()) == 4 + 3 + 2 + 1 + 3
+    at.switch_page("../pages/runs.py").run()
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_run_button_launches_a_driver_process_and_the_page_polls_it(store_path) -> None:
+    at = _page()
+    _fill_tiny(at, "shortcut_share")
+    at.button[0].click().run()
+    assert not at.exception
+    exp_id = ex.ExperimentStore(store_path).list()[0]["id"]
+    deadline = time.monotonic() + 180
+    while ex.ExperimentStore(store_path).get(exp_id)["status"] in ex.EXP_ACTIVE and time.monotonic() < deadline:
+        time.sleep(1.0)
+        at.run()  # run_every fragments do not fire in AppTest: poll by re-running
+        assert not at.exception
+    ex.driver.reap()
+    rec = ex.ExperimentStore(store_path).get(exp_id)
+    assert rec["status"] == "done", rec.get("error")
+    at.run()
+    assert any(m.value.startswith("**Conclusion.** resnet8") for m in at.markdown)
+    run = RunStore(store_path).get_run(rec["runs"][0]["run_id"])
+    assert run["status"] == "done" and run["pid"] not in (None, rec["pid"])  # the job runner's child trained it
