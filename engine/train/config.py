@@ -50,6 +50,8 @@ class TrainConfig(BaseModel):
                                          "the first step's loss (at least 1); null: only NaN/Inf")
     explode_update_ratio: float = Field(1.0, gt=0, description="alert when an update is larger than this x weight")
     save_weights: bool = True
+    sync_bn: bool = Field(True, description="under torchrun/DDP: BatchNorm statistics of the global batch "
+                          "(false: of each rank's slice, as plain DDP)")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
