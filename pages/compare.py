@@ -1,15 +1,22 @@
 """Compare: 2–4 runs side by side — loss and accuracy curves, gradient profiles at a chosen point of training
-with depth normalised so nets of different depth align, heatmaps, and a summary table."""
+with depth normalised so nets of different depth align, heatmaps, and a summary table. Once the store holds a
+sweep, a "Sweep" mode shows a whole sweep: each variant's mean and band over its seeds."""
 
 import streamlit as st
 
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap
 from dashboard.runs_data import layer_view, metric_series, profile_at, runs_frame
 from dashboard.state import get_store, run_label
+from dashboard.sweep_view import render_sweep
+from dashboard.sweeps import sweep_labels
 
 ss = st.session_state
 st.title("Compare")
 store = get_store()
+if sweep_labels(store) and st.radio("Compare", ["Runs", "Sweep"], horizontal=True, key="compare_mode",
+                                   label_visibility="collapsed") == "Sweep":
+    render_sweep(store)  # a whole sweep: mean ± band per variant
+    st.stop()
 runs = store.list_runs()
 if len(runs) < 1:
     st.info("No runs to compare yet: start some on the **Train** page.")

@@ -103,3 +103,38 @@ def test_shards_and_spans() -> None:
     assert ctx.shard(torch.arange(8)).tolist() == [4, 5, 6, 7]
     assert ctx.span(5) == (3, 5)
     assert distributed.DistContext(2, 3, 0, torch.device("cpu"), "gloo").span(5) == (4, 5)
+
+
+@pytest.mark.slow
+def test_interrupting_torchrun_cancels_every_rank_at_the_same_step(tmp_path) -> None:
+    """torchrun passes SIGINT on as SIGTERM; each rank's stop flag is agreed on by all ranks before they stop
+    (a rank stopping alone would leave the other blocked in a collective)."""
+    import signal
+    import time
+
+    store_path = str(tmp_path / "runs.sqlite")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           f"--master_port={_free_port()}", "-m", "engine", "train", "resnet8", "--dataset", "shapes", "--data",
+           "train_size=32", "--data", "val_size=8", "--steps", "100000", "--batch-size", "8", "--device", "cpu",
+           "--log-every", "1", "--store", store_path, "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        step = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            runs = RunStore(store_path).list_runs() if Path(store_path).exists() else []
+            step = RunStore(store_path).latest_step(runs[0]["id"]) if runs else None
+            if step is not None and step >= 3:
+                break
+            time.sleep(0.3)
+        assert step is not None and step >= 3, proc.stdout.read() if proc.poll() is not None else "no progress"
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    [run] = RunStore(store_path).list_runs()
+    assert run["status"] == "cancelled" and run["world_size"] == 2
+    assert RunStore(store_path).latest_step(run["id"]) >= step
