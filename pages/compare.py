@@ -1,11 +1,14 @@
 """Compare: 2–4 runs side by side — loss and accuracy curves, gradient profiles at a chosen point of training
-with depth normalised so nets of different depth align, heatmaps, and a summary table."""
+with depth normalised so nets of different depth align, heatmaps, and a summary table. Once the store holds a
+sweep, a "Sweep" mode shows a whole sweep: each variant's mean and band over its seeds."""
 
 import streamlit as st
 
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap
 from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_at, runs_frame, totals_frame
 from dashboard.state import get_store, run_label
+from dashboard.sweep_view import render_sweep
+from dashboard.sweeps import sweep_labels
 from engine.api import compare
 from engine.errors import SkipLabError
 from engine.presets import preset_names
@@ -13,6 +16,10 @@ from engine.presets import preset_names
 ss = st.session_state
 st.title("Compare")
 store = get_store()
+if sweep_labels(store) and st.radio("Compare", ["Runs", "Sweep"], horizontal=True, key="compare_mode",
+                                   label_visibility="collapsed") == "Sweep":
+    render_sweep(store)  # a whole sweep: mean ± band per variant
+    st.stop()
 runs = store.list_runs()
 labels = {run_label(r): r["id"] for r in runs}
 default = [k for k, v in labels.items() if v in ss.get("compare_runs", [])] or list(labels)[:2]

@@ -3,6 +3,10 @@ stderr. Ctrl-C (or SIGTERM) stops after the current step and records the run as 
 data and weights; a second Ctrl-C stops at once (still `cancelled`, without weights).
 
 Exit status: 0 done, 3 diverged, 130 cancelled; 2 for bad input (no run is recorded then).
+
+Under torchrun (`torchrun --nproc_per_node=N -m engine train SPEC ...`) the run is data-parallel over
+N processes (engine.train.distributed): the global batch and learning rate are the ones given here,
+rank 0 alone records the run and prints progress.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import yaml
 from engine.commands.summary import positive_int
 from engine.errors import SpecError
 from engine.store import RunStore
+from engine.train import distributed
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Done
 from engine.train.progress import ProgressLine, alert_line, summary_text
 from engine.train.record import create_run, run_and_record
-from engine.train.trainer import prepare
+from engine.train.trainer import prepare, train
 
 ORDER = 40
 EXIT_DIVERGED, EXIT_CANCELLED = 3, 130
@@ -76,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", metavar="PATH", help="run store (default $SKIPLAB_STORE or ~/.skiplab/runs.sqlite)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout at the end")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--sweep", metavar="ID:INDEX", type=sweep_entry,
+                   help="record the run as entry INDEX of sweep ID (what `sweep --print-commands` writes)")
     p.set_defaults(func=run)
 
 
@@ -100,24 +107,64 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return parse_config(base, **flags)
 
 
+def sweep_entry(text: str) -> tuple[int, int]:
+    sweep, sep, index = text.partition(":")
+    if not sep or not sweep.isdigit() or not index.isdigit():
+        raise argparse.ArgumentTypeError(f"expected SWEEP_ID:INDEX such as 3:0, got {text!r}")
+    return int(sweep), int(index)
+
+
 class _Stopper:
     """First Ctrl-C / SIGTERM: stop after this step. Second Ctrl-C: KeyboardInterrupt now."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: bool = True) -> None:
         self.flag = threading.Event()
+        self.announce = announce
 
     def __call__(self, signum: int, _frame: object) -> None:
         if self.flag.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.flag.set()
-        sys.stderr.write("\nstopping after this step (Ctrl-C again to stop at once)\n")
+        if self.announce:
+            sys.stderr.write("\nstopping after this step (Ctrl-C again to stop at once)\n")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
+    with distributed.session(cfg.device, cfg.batch_size) as ctx:  # None unless launched by torchrun
+        return _run(args, cfg, ctx)
+
+
+def _follow(spec: str, cfg: TrainConfig, data: Any) -> int:
+    """A rank other than 0: train in step with the others, record and print nothing."""
+    stopper = _Stopper(announce=False)
+    old = {s: signal.signal(s, stopper) for s in (signal.SIGINT, signal.SIGTERM)}
+    done: Done | None = None
+    try:
+        for ev in train(spec, cfg, should_stop=stopper.flag.is_set, dataset=data):
+            done = ev if isinstance(ev, Done) else done
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    assert done is not None
+    return {"done": 0, "diverged": EXIT_DIVERGED, "cancelled": EXIT_CANCELLED}.get(done.status, 1)
+
+
+def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContext | None) -> int:
     data = prepare(args.spec, cfg)  # bad input fails here, before a run is recorded
+    if ctx is not None and not ctx.is_main:
+        return _follow(args.spec, cfg, data)
     store = RunStore(args.store)
-    run_id = create_run(store, args.spec, cfg, status="running", name=args.name)
+    if getattr(args, "sweep", None):
+        from engine.sweep.records import check_entry
+
+        check_entry(store, *args.sweep)
+    run_id = create_run(store, args.spec, cfg, status="running", name=args.name,
+                        world_size=ctx.world_size if ctx else 1)
+    if getattr(args, "sweep", None):
+        from engine.sweep.records import attach_run
+
+        attach_run(store, *args.sweep, run_id)
     stopper = _Stopper()
     old = {s: signal.signal(s, stopper) for s in (signal.SIGINT, signal.SIGTERM)}
     progress = ProgressLine()

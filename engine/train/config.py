@@ -53,6 +53,8 @@ class TrainConfig(BaseModel):
     probes: list[str] = Field(default_factory=list, description="extra measurements logged as metrics "
                               "(engine.train.probes), e.g. shortcut_share")
     probe_every: int = Field(10, gt=0, description="run the probes every N steps (and at init and the end)")
+    sync_bn: bool = Field(True, description="under torchrun/DDP: BatchNorm statistics of the global batch "
+                          "(false: of each rank's slice, as plain DDP)")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

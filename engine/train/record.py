@@ -28,7 +28,7 @@ def weights_path(store: RunStore, run_id: int) -> Path:
 
 
 def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, Any] | None,
-               status: str = "queued", name: str | None = None) -> int:
+               status: str = "queued", name: str | None = None, world_size: int = 1) -> int:
     """Validate spec and config (raising SpecError before anything is written) and insert the run."""
     from engine.data import DataError, dataset_options
 
@@ -41,7 +41,8 @@ def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, 
     parsed = load_spec(spec)
     device = str(resolve_device(cfg.device))
     label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)
-    return store.create_run(str(label), to_dict(parsed), cfg.to_dict(), cfg.dataset, device, status)
+    return store.create_run(str(label), to_dict(parsed), cfg.to_dict(), cfg.dataset, device, status,
+                            world_size=world_size)
 
 
 def record(events: Iterable[Event], store: RunStore, run_id: int) -> Iterator[Event]:

@@ -26,6 +26,7 @@ from engine.api import SpecLike, expand
 from engine.build import build, resolve_device
 from engine.errors import SpecError
 from engine.graph import infer_shapes
+from engine.train import distributed
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
 from engine.train.health import HealthMonitor, locate_divergence
@@ -70,7 +71,8 @@ class _Loop:
 
     def __init__(self, spec: SpecLike, cfg: TrainConfig, dataset: Any | None) -> None:
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.dist = distributed.current()  # set by `torchrun ... -m engine train` (engine.train.distributed)
+        self.device = resolve_device(cfg.device) if self.dist is None else self.dist.device
         if cfg.amp != "off" and self.device.type != "cuda":
             raise SpecError("config.amp", f"mixed precision ({cfg.amp}) needs a CUDA device, but the run uses "
                             f"{self.device.type}; set amp: off or device: cuda")
@@ -85,6 +87,9 @@ class _Loop:
         torch.manual_seed(cfg.seed)  # dropout and anything else drawing from the global generator
         self.model = build(self.graph, self.device, seed=cfg.seed)
         self.model.train()
+        # the forward pass goes through DDP when distributed; hooks, monitor and weights use the bare model
+        self.net = self.model if self.dist is None else distributed.wrap_model(self.model, self.graph, self.dist,
+                                                                               cfg.sync_bn)
         self.layers, self.layer_params = find_layers(self.graph, self.model)
         self.monitor = GradientMonitor(self.layers, self.layer_params, self.device)
         self.probe = ActivationProbe(self.graph, self.model, self.layers, self.device)
@@ -119,9 +124,10 @@ class _Loop:
         return Started(self.layers, str(self.device), self.cfg.steps, sum(p.numel() for p in self.params),
                        info, self.task.kind)
 
-    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_loss(self, x: torch.Tensor, y: torch.Tensor,
+                     net: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         with _autocast(self.device, self.cfg.amp):
-            out = self.model(x)
+            out = (net or self.net)(x)
             loss = self.task.loss(out.float() if self.cfg.amp != "off" else out, y)
         return out, loss
 
@@ -133,6 +139,8 @@ class _Loop:
         probe = self.probe.capture(step) if act else contextlib.nullcontext()
         with probe:
             out, loss = self.forward_loss(x, y)
+        if act and self.dist is not None:
+            self.probe._rows[-1] = (step, distributed.merge_activation_row(self.dist, self.probe._rows[-1][1]))
         self.opt.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         if self.scaler:
@@ -140,7 +148,7 @@ class _Loop:
         layer_gn = self.monitor.grad_norms()
         self.layer_gn = layer_gn
         total = layer_gn.square().sum().sqrt()
-        lv = loss.detach()
+        lv = loss.detach() if self.dist is None else self.dist.mean(loss.detach())  # ranks stop together
         bad = ~torch.isfinite(lv)
         if self.scaler is None:  # with fp16 loss scaling an inf gradient is routine: the scaler skips it
             bad = bad | ~torch.isfinite(total)
@@ -165,7 +173,7 @@ class _Loop:
                                                                                                   dtype=torch.float64)])
         if logged:
             self.monitor.record(step, layer_gn)
-            a = self._acc
+            a = self._acc if self.dist is None else self.dist.sum(self._acc)
             self._rows.append((step, lr, torch.stack([a[0] / a[3], a[1] / a[2].clamp_min(1), total])))
             self._acc = torch.zeros_like(self._acc)
         return bad
@@ -210,15 +218,17 @@ class _Loop:
     def validate(self) -> dict[str, float]:
         self.model.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        lo, hi = (0, len(self.x_val)) if self.dist is None else self.dist.span(len(self.x_val))
+        bs = self.cfg.val_batch_size
         try:
-            for i in range(0, len(self.x_val), self.cfg.val_batch_size):
-                x, y = self.x_val[i:i + self.cfg.val_batch_size], self.y_val[i:i + self.cfg.val_batch_size]
-                out, loss = self.forward_loss(x, y)
+            for i in range(lo, hi, bs):
+                x, y = self.x_val[i:min(i + bs, hi)], self.y_val[i:min(i + bs, hi)]
+                out, loss = self.forward_loss(x, y, self.model)  # not DDP: ranks may run different counts
                 num, den = self.task.counts(out, y)
                 sums += torch.stack([loss.double() * len(x), num.double(), den.double()])
         finally:
             self.model.train()
-        loss, num, den = sums.cpu().tolist()
+        loss, num, den = (sums if self.dist is None else self.dist.sum(sums)).cpu().tolist()
         res = {"val_loss": loss / max(1, len(self.x_val)), f"val_{self.task.metric}": num / max(den, 1.0)}
         self.best_val = max(self.best_val, res[f"val_{self.task.metric}"])
         self.last.update(res)
@@ -236,6 +246,8 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     """
     cfg = parse_config(config)
     run = _Loop(spec, cfg, dataset)
+    if run.dist is not None:
+        should_stop = distributed.StopAgreement(run.dist, should_stop, run.sync_every)
     yield run.started()
     log.info("training %s on %s for %d steps on %s", run.graph.name or run.graph.family, run.data.info.name,
              cfg.steps, run.device)
@@ -254,6 +266,8 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         x, y = next(batches)
         if run.augment:
             x = _augment(x, run.gen)
+        if run.dist is not None:  # every rank drew the same global batch; each keeps its slice
+            x, y = run.dist.shard(x), run.dist.shard(y)
         last_x = (x, y)
         final = step == cfg.steps
         logged = step == 1 or step % cfg.log_every == 0 or final
