@@ -42,13 +42,18 @@ ORPHAN_AFTER_S = 60.0  # a run claimed (running) whose process never recorded a 
 
 def _worker(store_path: str, run_id: int, threads: int) -> None:
     """Child process entry point: train one run and record it."""
+    # A session of its own: a Ctrl-C, a closed terminal or a kill of the dashboard's process group stops
+    # the dashboard, not this run, which keeps writing to the store; the restarted dashboard re-attaches.
+    # Runs are stopped through the store (cancel: SIGTERM to the recorded pid).
+    with contextlib.suppress(OSError):
+        os.setsid()
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)  # Ctrl-C in the dashboard's terminal: stop, keep the data
+    signal.signal(signal.SIGINT, request_stop)  # an interrupt sent to this process: stop, keep the data
     import torch
 
     torch.set_num_threads(threads)  # concurrent runs share the cores instead of oversubscribing them
@@ -142,6 +147,13 @@ class JobRunner:
                 started.append(run_id)
         return started
 
+    def resume(self) -> None:
+        """Attach to the store after a (re)start: mark runs whose process died ``interrupted``, start queued
+        runs up to the limit, and keep draining the queue (runs queued by a dashboard that has stopped)."""
+        self.pump()
+        if self.store.list_runs("queued"):
+            self._ensure_thread()
+
     def shutdown(self, cancel_running: bool = False) -> None:
         """Stop the queue thread; optionally cancel the runs this runner started."""
         thread, self._thread = self._thread, None
@@ -224,6 +236,7 @@ def get_runner(store_path: str | Path | None = None, max_concurrent: int = 1) ->
     key = (str(RunStore(store_path).path), max_concurrent)
     if key not in _RUNNERS:
         _RUNNERS[key] = JobRunner(key[0], max_concurrent=max_concurrent)
+        _RUNNERS[key].resume()
     return _RUNNERS[key]
 
 
