@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import NoReturn
 
 import streamlit as st
 
 from engine.analysis import Analysis
 from engine.api import summarize
 from engine.spec import canonical_json, parse
-from engine.store import RunStore
+from engine.store import RunStore, StoreError
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -35,10 +36,21 @@ def _store(path: str | None) -> RunStore:
 
 
 def get_store() -> RunStore:
-    """The run store (SKIPLAB_STORE or ~/.skiplab/runs.sqlite). Connections are per thread inside RunStore."""
+    """The run store (SKIPLAB_STORE or ~/.skiplab/runs.sqlite). Connections are per thread inside RunStore.
+    A store that cannot be opened stops the page with the reason and the fix; the other pages keep working."""
     import os
 
-    return _store(os.environ.get("SKIPLAB_STORE"))
+    try:
+        return _store(os.environ.get("SKIPLAB_STORE"))
+    except StoreError as exc:
+        store_unavailable(exc)
+
+
+def store_unavailable(exc: Exception) -> NoReturn:
+    st.error(f"**The run store is not available.** {exc}")
+    st.caption("Build still works: it needs no store. Fix the store, then reload this page.")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop raises
 
 
 def run_label(run: dict) -> str:
@@ -57,4 +69,7 @@ def get_runner():  # noqa: ANN201
     restarted dashboard re-attaches. SKIPLAB_MAX_RUNS caps concurrent runs (default 1: two cores)."""
     import os
 
-    return _runner(os.environ.get("SKIPLAB_STORE"), int(os.environ.get("SKIPLAB_MAX_RUNS", "1")))
+    try:
+        return _runner(os.environ.get("SKIPLAB_STORE"), int(os.environ.get("SKIPLAB_MAX_RUNS", "1")))
+    except StoreError as exc:
+        store_unavailable(exc)

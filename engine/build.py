@@ -16,6 +16,7 @@ import torch
 from torch import fx, nn
 
 from engine.graph import INPUT, Graph, infer_shapes
+from engine.guards import check_build
 from engine.ops import get_op
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
     """Build the model. ``device="meta"`` builds without allocating parameter memory."""
     dev = resolve_device(device)
     shapes = infer_shapes(graph)
+    check_build(graph, shapes, dev)  # parameters and weight memory, before anything is allocated
     if seed is not None:
         torch.manual_seed(seed)
     fxg = fx.Graph()

@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from engine.errors import ShapeError, SpecError
+from engine.guards import check_node_count
 from engine.ops import Shape, get_op, validate_args
 
 INPUT = "input"
@@ -56,6 +57,7 @@ class Graph:
         """Add a node and return its name, so expansions read as a chain of calls."""
         if name in self.nodes:
             raise SpecError(name, "a node with this name already exists; node names must be unique")
+        check_node_count(len(self.nodes), name)  # a 1e9-block spec stops here, not in the OOM killer
         check_name(name)
         ins = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         op_def = get_op(op)

@@ -7,7 +7,10 @@ whose path names the field (``stages[1].width: must be a positive integer, got -
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import SpecError
+from engine.guards import check_spec_data, check_spec_text
 
 PosInt = Annotated[int, Field(gt=0)]
 
@@ -55,7 +59,7 @@ class Edit(StrictModel):
 class SpecBase(StrictModel):
     family: str
     name: str = ""
-    input: list[PosInt]
+    input: list[PosInt] = Field(min_length=1, description="the input shape without the batch dimension")
     edits: list[Edit] = Field(default_factory=list)
 
 
@@ -144,16 +148,28 @@ def parse(data: Any) -> SpecBase:
         return data  # type: ignore[return-value]
     if not isinstance(data, dict):
         raise SpecError("", f"a spec is a mapping of keys (family, input, ...), got {type(data).__name__}")
+    check_spec_data(data)  # size, depth, self-references: before validation walks it (engine.guards)
     family = data.get("family")
     if family is None:
         raise SpecError("family", f"required; one of {', '.join(sorted(FAMILY_SPECS))}")
-    if family not in FAMILY_SPECS:
-        raise SpecError("family", f"unknown family {family!r}; valid: {', '.join(sorted(FAMILY_SPECS))}")
+    if not isinstance(family, str) or family not in FAMILY_SPECS:
+        raise SpecError("family", f"unknown family {short(family)}; valid: {', '.join(sorted(FAMILY_SPECS))}")
     model = FAMILY_SPECS[family]
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _to_spec_error(exc, model) from None
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 6
+_REPR.maxlevel = 3
+
+
+def short(value: Any) -> str:
+    """A bounded repr for messages: a pasted megabyte (or an alias bomb) must not become the message."""
+    return _REPR.repr(value)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -175,27 +191,27 @@ def _to_spec_error(exc: ValidationError, model: type[BaseModel]) -> SpecError:
     ctx = first.get("ctx", {})
     if kind == "extra_forbidden":
         parent = path.rsplit(".", 1)[0] if "." in path else ""
-        msg = f"unknown key {path.rsplit('.', 1)[-1]!r}" + (f" in {parent}" if parent else "")
+        msg = f"unknown key {short(path.rsplit('.', 1)[-1])}" + (f" in {parent}" if parent else "")
         if not parent:
             msg += f"; valid keys for family {model.model_fields['family'].default!r}: " + ", ".join(
                 f.alias or n for n, f in model.model_fields.items())
         return SpecError(path, msg)
     if kind == "greater_than":
-        msg = f"must be a positive integer, got {got!r}"
+        msg = f"must be a positive integer, got {short(got)}"
     elif kind == "missing":
         msg = "is required"
     elif kind == "literal_error":
-        msg = f"must be one of {ctx.get('expected', '')}; got {got!r}"
+        msg = f"must be one of {ctx.get('expected', '')}; got {short(got)}"
     elif kind in ("int_type", "int_parsing", "int_from_float"):
-        msg = f"must be an integer, got {got!r}"
+        msg = f"must be an integer, got {short(got)}"
     elif kind in ("bool_type", "bool_parsing"):
-        msg = f"must be true or false, got {got!r}"
+        msg = f"must be true or false, got {short(got)}"
     elif kind in ("list_type", "too_short"):
-        msg = f"must be a non-empty list, got {got!r}"
+        msg = f"must be a non-empty list, got {short(got)}"
     elif kind == "value_error":
         msg = str(ctx.get("error", first["msg"]))
     else:
-        msg = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {got!r}"
+        msg = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {short(got)}"
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return SpecError(path, msg)
@@ -220,8 +236,9 @@ def dumps(spec: SpecBase, fmt: Literal["yaml", "json"] = "yaml") -> str:
 
 def loads(text: str, fmt: Literal["yaml", "json"] = "yaml") -> SpecBase:
     """Parse spec text. YAML is loaded with safe_load: no tags that construct Python objects."""
+    check_spec_text(text)
     try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+        data = json.loads(text) if fmt == "json" else _safe_yaml(text)
     except json.JSONDecodeError as exc:
         raise SpecError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except yaml.YAMLError as exc:
@@ -231,9 +248,42 @@ def loads(text: str, fmt: Literal["yaml", "json"] = "yaml") -> SpecBase:
         raise SpecError("", f"malformed YAML{where}: {problem}") from None
     except RecursionError:
         raise SpecError("", "the spec text is nested too deeply to be a spec") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (CPython's int-parsing limit)
+        raise SpecError("", f"the spec text holds a value that cannot be read: {str(exc).split(';')[0]}") from None
     if data is None:
         raise SpecError("", "the spec is empty; start from a preset, e.g. `python -m engine summary resnet20`")
     return parse(data)
+
+
+# libyaml's parser when installed (the same safe constructor, several times faster on a long paste).
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+_C_DEPTH = 1000  # libyaml's composer recurses in C without a limit: 100,000 nested '[' crash the process
+_FLOW = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound on the nesting depth of YAML text: flow brackets plus, per line, indentation and
+    the '-' / '?' that open block collections (quotes are ignored, so it can only over-estimate)."""
+    flow = max(itertools.accumulate(_FLOW[c] for c in text if c in _FLOW), default=0)
+    block = max((len(line) - len(line.lstrip()) + line.count("-") + line.count("?") for line in text.splitlines()),
+                default=0)
+    return flow + block
+
+
+def _safe_yaml(text: str) -> Any:
+    """yaml.safe_load, faster: libyaml's parser where the nesting is shallow enough for its C recursion
+    (else the Python parser, whose RecursionError becomes a SpecError), and no garbage collection
+    passes while it allocates (they dominate the time on a large paste and find nothing to free)."""
+    loader = _SafeLoader if _nesting_bound(text) <= _C_DEPTH else yaml.SafeLoader
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader: no Python object tags
+    finally:
+        if paused:
+            gc.enable()
 
 
 def load(path: str | Path) -> SpecBase:

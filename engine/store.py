@@ -198,7 +198,15 @@ class RunStore(SqliteStore):
     def reap_dead_runs(self, *, stale_after: float | None = None) -> list[int]:
         """Mark every ``running`` run whose writer is gone as ``interrupted``; returns their ids."""
         ids = [r[0] for r in self._query("SELECT id FROM runs WHERE status = 'running'")]
-        return [i for i in ids if self.mark_interrupted_if_dead(i, stale_after=stale_after)]
+        marked = []
+        for i in ids:
+            try:
+                if self.mark_interrupted_if_dead(i, stale_after=stale_after):
+                    marked.append(i)
+            except StoreError as exc:  # a read-only or full store can still be viewed; the mark waits
+                log.warning("run %d: could not mark it interrupted: %s", i, exc)
+                break
+        return marked
 
     # ------------------------------------------------------------------------------------ layers
 

@@ -129,6 +129,9 @@ class SqliteStore:
         if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in msg or "malformed" in msg):
             return StoreError(f"{self.path} is not a SkipLab run store (not an SQLite database, or corrupt); "
                               f"move it aside or {fix}")
+        if "disk is full" in msg or "no space left" in msg.lower():
+            return StoreError(f"the disk holding the run store {self.path} is full ({msg}); free some space (or "
+                              f"delete old runs on the Runs page), or {fix}")
         if "locked" in msg or "busy" in msg:
             return StoreError(f"run store {self.path} stayed locked for over {self.timeout:g} s ({msg}); "
                               f"another process holds a long write; retry, or {fix}")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from engine.paths import check_path
 
 from .core import (
     DataError,
@@ -38,7 +41,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pg
 def _need_path(dataset: str, path: str | Path | None, expected: str) -> Path:
     if path is None:
         raise DataError(f"dataset {dataset!r} reads local files and never downloads; pass path=<{expected}>")
-    p = Path(path).expanduser()
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(f"dataset {dataset!r}: path must be a string, got {type(path).__name__}; "
+                        f"pass path=<{expected}>")
+    p = check_path(path, f"dataset {dataset!r}: path")  # inside SKIPLAB_DATA_ROOT when one is set
     if not p.exists():
         raise DataError(f"dataset {dataset!r}: {p} does not exist; expected {expected}")
     return p
@@ -48,7 +54,7 @@ def _need_path(dataset: str, path: str | Path | None, expected: str) -> Path:
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    obj = safe_load(path, "cifar10")
+    obj = safe_load(check_path(path, "dataset 'cifar10': file"), "cifar10")
     if not isinstance(obj, dict):
         raise DataError(f"dataset 'cifar10': {path} holds a {type(obj).__name__}; expected a dict with "
                         f"'data' and 'labels'")
@@ -107,6 +113,7 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 def read_idx(path: Path, dataset: str, ndim: int) -> np.ndarray:
     """Parse an IDX file (plain or .gz): 2 zero bytes, a type code, the rank, then big-endian dims."""
+    path = check_path(path, f"dataset {dataset!r}: file")  # a symlink in the data root may point out of it
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -191,6 +198,7 @@ def _read_folder(root: Path, classes: list[str], size: int) -> tuple[np.ndarray,
         for f in sorted(cdir.rglob("*")):
             if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
                 continue
+            f = check_path(f, "dataset 'imagefolder': image")  # the resolved file is the one read
             try:
                 with Image.open(f) as im:
                     im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)

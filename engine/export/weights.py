@@ -22,6 +22,7 @@ from torch import nn
 from engine.api import SpecLike, build_model
 from engine.errors import SkipLabError, fmt_shape
 from engine.export.extras import require
+from engine.paths import check_path
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def load_weights(target: SpecLike | nn.Module, path: str | Path, *, strict: bool
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str | None]:
     """(state_dict, format, nested key) from a .pt/.pth/.bin (weights-only pickle) or .safetensors file."""
-    path = Path(path)
+    path = check_path(path, "weights file")  # inside SKIPLAB_DATA_ROOT when one is set
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file; give the path of a .pt, .pth or .safetensors file")
     if _is_safetensors(path):

@@ -23,6 +23,7 @@ def expand_graph(spec: GraphSpec) -> Graph:
             raise SpecError(f"nodes[{i}].op", f"({node.name}) {exc}") from None
     # An embedding that reads the input makes it token ids (engine.build.example_input draws ids < vocab).
     vocab = [n.args["num_embeddings"] for n in g.nodes.values() if n.op == "embedding" and INPUT in n.inputs]
+    _check_token_flow(spec, g, bool(vocab))
     if vocab:
         g.input_kind = "tokens"
         g.nodes[INPUT].meta["vocab"] = min(vocab)
@@ -30,3 +31,16 @@ def expand_graph(spec: GraphSpec) -> Graph:
     if g.output not in g.nodes:
         raise SpecError("output", f"{g.output!r} is not a node; valid: {', '.join(n.name for n in spec.nodes)}")
     return g
+
+
+def _check_token_flow(spec: GraphSpec, g: Graph, tokens: bool) -> None:
+    """Shapes do not carry dtypes: token ids (int64) exist only at the input, so an embedding must read the
+    input, and a token input feeds embeddings only (a conv or a norm cannot take int64 ids)."""
+    for i, node in enumerate(spec.nodes):
+        op, ins = g.nodes[node.name].op, g.nodes[node.name].inputs
+        if op == "embedding" and ins != (INPUT,):
+            raise SpecError(f"nodes[{i}].in", f"({node.name}) an embedding looks up token ids, which only the input "
+                                              f"holds; it reads {', '.join(ins)}; set in: input")
+        if tokens and op != "embedding" and INPUT in ins:
+            raise SpecError(f"nodes[{i}].in", f"({node.name}) the input holds token ids (an embedding reads it), so "
+                                              f"only embeddings may read it, not {op}; read the embedding's output")

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.api import SpecLike, load_spec
+from engine.api import SpecLike, expand, load_spec
 from engine.build import resolve_device
+from engine.guards import check_training
 from engine.spec import to_dict
 from engine.store import RunStore
 from engine.train.config import TrainConfig, parse_config
@@ -40,6 +41,7 @@ def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, 
                         f"valid options: {', '.join(sorted(valid)) or '(none)'}")
     parsed = load_spec(spec)
     device = str(resolve_device(cfg.device))
+    check_training(expand(parsed), cfg, device)  # model, batch and data set must fit: refused before a write
     label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)
     return store.create_run(str(label), to_dict(parsed), cfg.to_dict(), cfg.dataset, device, status,
                             world_size=world_size)

@@ -125,6 +125,13 @@ class JobRunner:
                 started.append(run_id)
         return started
 
+    def resume(self) -> None:
+        """Attach to the store after a (re)start: mark runs whose process died ``interrupted``, start queued
+        runs up to the limit, and keep draining the queue (runs queued by a dashboard that has stopped)."""
+        self.pump()
+        if self.store.list_runs("queued"):
+            self._ensure_thread()
+
     def shutdown(self, cancel_running: bool = False) -> None:
         """Stop the queue thread; optionally cancel the runs this runner started."""
         thread, self._thread = self._thread, None
@@ -207,6 +214,7 @@ def get_runner(store_path: str | Path | None = None, max_concurrent: int = 1) ->
     key = (str(RunStore(store_path).path), max_concurrent)
     if key not in _RUNNERS:
         _RUNNERS[key] = JobRunner(key[0], max_concurrent=max_concurrent)
+        _RUNNERS[key].resume()
     return _RUNNERS[key]
 
 

@@ -9,6 +9,7 @@ waits for a descheduled spinner. Measured on the 2-core CI box under load: a sma
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 def main(store_path: str, run_id: int, threads: int) -> None:
     """Train one stored run and record it. SIGTERM / SIGINT stop it after the current step (cancelled)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # A session of its own: a Ctrl-C, a closed terminal or a kill of the dashboard's process group stops the
+    # dashboard, not this run, which keeps writing to the store; the restarted dashboard re-attaches.
+    with contextlib.suppress(OSError):
+        os.setsid()
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: object) -> None:

@@ -1,0 +1,140 @@
+"""Fuzzing (hypothesis): every input to the spec loader, the Build page's compute function and the CLI
+yields a model / analysis or a SpecError / ShapeError naming the field or node: never another exception,
+never a hang. Small example counts here; bench/hardening.py runs the same properties at a larger scale."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard.build_state import evaluate, skip_endpoints
+from engine.build import build, example_input, param_count
+from engine.cli import main
+from engine.errors import SpecError
+from engine.spec import SpecBase, loads, parse
+from tests.fuzz_strategies import (
+    FAMILIES,
+    NASTY_YAML,
+    bounded,
+    edits_for,
+    family_spec,
+    graph_nodes,
+    mutated_preset,
+    spec_text,
+)
+
+# bench/hardening.py raises SKIPLAB_FUZZ_SCALE for a long, random (not derandomized) campaign.
+SCALE = int(os.environ.get("SKIPLAB_FUZZ_SCALE", "1"))
+FUZZ = settings(deadline=None, database=None, derandomize=SCALE == 1,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+BOUND_S = 20.0  # per example; the slowest legitimate input (a 512 KB paste) takes a few seconds
+
+
+def check_evaluation(spec: dict, batch: int = 1) -> None:
+    """The Build page contract: never raises; an error says where; a valid spec builds what it counted."""
+    with bounded(BOUND_S, spec):
+        ev = evaluate(spec, batch=batch)
+    if not ev.ok:
+        assert ev.error and len(ev.error) < 2000, ev.error
+        assert "Traceback" not in ev.error
+        return
+    a = ev.analysis
+    small = a.params < 200_000 and a.macs < 20_000_000 and a.memory["activations_bytes"] < 50_000_000
+    if small:  # the model we would train matches the counts the page shows
+        with bounded(BOUND_S, spec), torch.no_grad():
+            model = build(ev.graph, "cpu", seed=0).eval()
+            out = model(example_input(ev.graph, batch=2))
+        assert param_count(model) == a.params, spec
+        assert list(out.shape) == [2, *a.output_shape], spec
+
+
+@settings(FUZZ, max_examples=120 * SCALE)
+@given(spec_text())
+def test_spec_text_is_a_spec_or_a_spec_error(text_fmt: tuple[str, str]) -> None:
+    text, fmt = text_fmt
+    try:
+        with bounded(BOUND_S, text[:200]):
+            spec = loads(text, fmt)
+    except SpecError as exc:
+        assert isinstance(exc.path, str) and exc.message and len(str(exc)) < 2000
+    else:
+        assert isinstance(spec, SpecBase)
+
+
+@pytest.mark.parametrize("text", NASTY_YAML, ids=range(len(NASTY_YAML)))
+def test_each_nasty_yaml_is_refused_or_parsed_quickly(text: str) -> None:
+    with bounded(8.0, text[:80]):
+        try:
+            loads(text)
+        except SpecError as exc:
+            assert len(str(exc)) < 1000
+
+
+@settings(FUZZ, max_examples=150 * SCALE)
+@given(family_spec(), st.sampled_from([1, 2, 64]))
+def test_family_specs_evaluate_or_name_the_problem(spec: dict, batch: int) -> None:
+    check_evaluation(spec, batch)
+
+
+@settings(FUZZ, max_examples=80 * SCALE)
+@given(mutated_preset())
+def test_mutated_presets_evaluate_or_name_the_problem(spec: dict) -> None:
+    check_evaluation(spec)
+
+
+@settings(FUZZ, max_examples=80 * SCALE)
+@given(st.sampled_from(FAMILIES).flatmap(lambda f: family_spec(f)), st.data())
+def test_edits_on_valid_specs(spec: dict, data: st.DataObject) -> None:
+    base = evaluate(spec)
+    if not base.ok:
+        return
+    nodes = [n.name for n in base.graph.compute_nodes()][:60]
+    edits = data.draw(edits_for(nodes, skip_endpoints(base.graph)[:20]))
+    check_evaluation({**spec, "edits": edits})
+
+
+@settings(FUZZ, max_examples=80 * SCALE)
+@given(st.integers(1, 40).flatmap(lambda n: st.lists(st.integers(1, n), min_size=1, max_size=3)), graph_nodes())
+def test_graph_specs_over_the_op_registry(shape: list[int], nodes: list[dict]) -> None:
+    check_evaluation({"family": "graph", "input": shape, "nodes": nodes})
+
+
+CLI_FLAGS = st.lists(st.sampled_from(["--json", "--batch", "0", "7", "--input", "3,8,8", "1,x", "--level", "node",
+                                      "--dtype", "float16", "--nope", "-v", "--crosscheck"]), max_size=4)
+
+
+@settings(FUZZ, max_examples=40 * SCALE)
+@given(spec_text(), st.sampled_from(["summary", "compare", "export"]), CLI_FLAGS)
+def test_cli_exits_0_or_2_with_a_message(tmp_path_factory, text_fmt: tuple[str, str], command: str,
+                                         flags: list[str]) -> None:
+    text, fmt = text_fmt
+    path = tmp_path_factory.mktemp("cli") / f"spec.{fmt}"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    argv = [command, str(path), *(["resnet8"] if command == "compare" else []), *flags]
+    if command == "export":
+        argv = [a for a in argv if a not in ("--crosscheck", "--batch", "--level", "--dtype")]
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), bounded(BOUND_S, argv):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse: a bad flag
+            code = exc.code
+    assert code in (0, 2), (argv, err.getvalue()[-2000:])
+    assert "Traceback" not in err.getvalue()
+    if code == 2:
+        assert "error" in err.getvalue()
+
+
+def test_errors_name_a_field_or_a_node() -> None:
+    """The classes the fuzzers accept carry where the problem is."""
+    with pytest.raises(SpecError) as info:
+        parse({"family": "resnet", "stages": [{"blocks": 1, "width": 10**100}], "name": ["x"] * 10**5})
+    assert info.value.path  # the first bad field
+    ev = evaluate({"family": "resnet", "input": [3, 2, 2], "stem": "imagenet"})
+    assert not ev.ok and (ev.error_node or ev.error_field)
