@@ -20,7 +20,8 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one paragraph, exit 2, like every other bad input
-        self.exit(EXIT_BAD_INPUT, f"error: {message}\n(see `python -m engine {self.prog.split()[-1]} --help`)\n")
+        usage = f"{self.prog} --help"  # "python -m engine --help" or "python -m engine train --help"
+        self.exit(EXIT_BAD_INPUT, f"error: {message}\n(see `{usage}`)\n")
 
 
 def command_modules() -> list:
@@ -44,7 +45,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the command whose --help lists what it takes (argparse blames the top-level parser)
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+        owner = commands.choices.get(getattr(args, "command", None) or "", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -247,7 +247,8 @@ def loads(text: str, fmt: Literal["yaml", "json"] = "yaml") -> SpecBase:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError("", f"malformed YAML{where}: {problem}") from None
     except RecursionError:
-        raise SpecError("", "the spec text is nested too deeply to be a spec") from None
+        raise SpecError("", "the spec text is nested too deeply to be a spec (a spec nests a few levels of lists "
+                        "and mappings); check for unclosed or repeated brackets") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits (CPython's int-parsing limit)
         raise SpecError("", f"the spec text holds a value that cannot be read: {str(exc).split(';')[0]}") from None
     if data is None:

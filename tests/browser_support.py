@@ -38,10 +38,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(store: Path, timeout: float = 90.0) -> Iterator[str]:
-    """Serve the dashboard on 127.0.0.1 with its own run store; yields the base URL."""
+def streamlit_server(store: Path, timeout: float = 90.0, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the dashboard on 127.0.0.1 with its own run store (and extra environment); yields the base URL.
+    The server's output goes to streamlit.log beside the store."""
     port = free_port()
-    env = {**os.environ, "SKIPLAB_STORE": str(store), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "SKIPLAB_STORE": str(store), "PYTHONUNBUFFERED": "1", **(env or {})}
     log = open(store.parent / "streamlit.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],

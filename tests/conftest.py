@@ -22,3 +22,12 @@ def store_path(tmp_path, monkeypatch):
     path = tmp_path / "runs.sqlite"
     monkeypatch.setenv("SKIPLAB_STORE", str(path))
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for the test (other test processes share the two cores); restored after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

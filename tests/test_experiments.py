@@ -24,12 +24,7 @@ TINY_RESNET = {"family": "resnet", "input": [3, 16, 16], "num_classes": 10,
                "stages": [{"blocks": 2, "width": 4}, {"blocks": 2, "width": 8}]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # other test processes share the two cores
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _zero_branch(model: torch.nn.Module, block: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 
 import pytest
@@ -138,3 +139,64 @@ def test_errors_name_a_field_or_a_node() -> None:
     assert info.value.path  # the first bad field
     ev = evaluate({"family": "resnet", "input": [3, 2, 2], "stem": "imagenet"})
     assert not ev.ok and (ev.error_node or ev.error_field)
+
+
+# Beginnings of real formats gone wrong: a torch zip, pickles, text, a safetensors header that lies.
+ODD_WEIGHT_FILES = [b"PK\x03\x04" + bytes(40), b"\x80\x02}q\x00.", b"hello\n", b"\x80\x04\x95" + bytes(20), b"",
+                    (2).to_bytes(8, "little") + b"{}", (5).to_bytes(8, "little") + b"{bad}" + b"x" * 10,
+                    (30).to_bytes(8, "little") + b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}']
+
+
+@settings(FUZZ, max_examples=40 * SCALE)
+@given(st.binary(max_size=600) | st.sampled_from(ODD_WEIGHT_FILES))
+def test_weights_files_of_any_bytes_load_or_are_refused(tmp_path_factory, data: bytes) -> None:
+    from engine.export.weights import WeightsError, read_state_dict
+
+    path = tmp_path_factory.mktemp("weights") / "w.pt"
+    path.write_bytes(data)
+    with bounded(BOUND_S, data[:80]):
+        try:
+            state, _fmt, _nested = read_state_dict(path)
+        except WeightsError as exc:
+            assert str(path) in str(exc) and len(str(exc)) < 1000
+        else:
+            assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+@st.composite
+def npz_arrays(draw: st.DrawFn) -> dict:
+    """What a user's .npz might hold: odd shapes, dtypes, NaNs, negative or float labels, missing arrays."""
+    from hypothesis.extra import numpy as hnp
+
+    n = draw(st.integers(0, 6))
+    dtype = draw(st.sampled_from(["float32", "float64", "int64", "uint8", "bool", "<U1"]))
+    x_shape = (n, *draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+    out = {"x": draw(hnp.arrays(dtype, x_shape))}
+    y_shape = draw(st.sampled_from([(n,), (max(0, n - 1),), (n, 1, *x_shape[-2:]) if len(x_shape) > 2 else (n, 1)]))
+    labels = [0, 1, 2, -1, 9]
+    y_float = draw(st.booleans())
+    out["y"] = draw(hnp.arrays("float32" if y_float else "int64", y_shape,
+                               elements=st.sampled_from(labels + [0.5, math.nan] if y_float else labels)))
+    if draw(st.booleans()):
+        out.pop(draw(st.sampled_from(["x", "y"])))
+    return out
+
+
+@settings(FUZZ, max_examples=60 * SCALE)
+@given(npz_arrays())
+def test_npz_files_of_any_content_load_or_say_what_is_wrong(tmp_path_factory, arrays: dict) -> None:
+    import numpy as np
+
+    from engine.data import load_dataset
+    from engine.data.core import DataError
+
+    path = tmp_path_factory.mktemp("npz") / "data.npz"
+    np.savez(path, **arrays)
+    with bounded(BOUND_S, {k: (v.dtype, v.shape) for k, v in arrays.items()}):
+        try:
+            ds = load_dataset("npz", path=str(path))
+        except DataError as exc:
+            assert "npz" in str(exc) and len(str(exc)) < 1000
+        else:
+            assert ds.info.train_size > 0 and ds.info.val_size > 0
+            assert torch.isfinite(ds.x_train.float()).all()

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.errors import SkipLabError
+
 log = logging.getLogger(__name__)
 
 TASKS = ("classification", "segmentation", "sequence")
 
 
-class DataError(ValueError):
+class DataError(SkipLabError, ValueError):
     """A dataset could not be loaded or does not fit a model.
 
     The message names the dataset or file, what was expected, what was received and the fix, so the
@@ -153,6 +155,9 @@ def standardise(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np.
     xv = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
     dims = (0, *range(2, xt.ndim))
     std, mean = torch.std_mean(xt, dim=dims, keepdim=True, correction=0)
+    if not (torch.isfinite(std).all() and torch.isfinite(mean).all()):
+        raise DataError(f"the inputs are too large to standardise in float32 (largest |x| {float(xt.abs().max()):.3g})"
+                        "; rescale the data (e.g. divide by its maximum)")
     std = torch.where(std < 1e-8, torch.ones_like(std), std)  # a constant channel would divide by zero
     xt = (xt - mean) / std
     xv = (xv - mean) / std
@@ -166,6 +171,9 @@ def split_indices(
     """A seeded train/val split; stratified by label when labels are given so small sets keep all classes."""
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
+    if n < 2:
+        raise DataError(f"{n} sample(s) cannot be split into a training and a validation set; give at least 2 "
+                        "samples, or a separate validation set")
     rng = np.random.default_rng(seed)
     if y is None or y.ndim != 1:
         perm = rng.permutation(n)
@@ -179,7 +187,10 @@ def split_indices(
             n_val = min(max(n_val, 1), len(idx) - 1)  # every class in both splits when it can be
         val_parts.append(idx[:n_val])
         train_parts.append(idx[n_val:])
-    return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))
+    train, val = np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))
+    if len(val) == 0 or len(train) == 0:  # every class a single sample: stratifying cannot fill both splits
+        return split_indices(None, n, val_fraction, seed)
+    return train, val
 
 
 def subsample(n: int, limit: int | None, seed: int) -> np.ndarray:

@@ -265,6 +265,9 @@ def _npz_task(x: np.ndarray, y: np.ndarray) -> str:
     return "unknown"
 
 
+MAX_ABS_VALUE = 1e15  # float32 squares these when standardising; beyond ~1e19 the statistics overflow to inf
+
+
 @register("npz")
 def load_npz(
     *,
@@ -289,6 +292,16 @@ def load_npz(
         raise DataError(f"dataset 'npz': {p} has arrays {sorted(arrays)}; expected {expected} "
                         f"(x_val and y_val together)")
     x, y = arrays["x"], arrays["y"]
+    for name, a in arrays.items():
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise DataError(f"dataset 'npz': {p}: array {name!r} holds {a.dtype} values; expected numbers")
+        if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+            bad = int(a.size - np.isfinite(a).sum())
+            raise DataError(f"dataset 'npz': {p}: array {name!r} holds {bad:,} NaN or infinite value(s); clean "
+                            f"the data (e.g. np.nan_to_num) before training")
+        if a.size and np.issubdtype(a.dtype, np.number) and float(np.abs(a).max()) > MAX_ABS_VALUE:
+            raise DataError(f"dataset 'npz': {p}: array {name!r} holds values up to {float(np.abs(a).max()):.3g}, "
+                            f"beyond the {MAX_ABS_VALUE:.0e} that float32 training can take; rescale the data")
     if len(x) != len(y) or x.ndim < 2:
         raise DataError(f"dataset 'npz': {p}: x is {list(x.shape)} and y is {list(y.shape)}; expected x "
                         f"[N, ...] and y [N] or [N, 1, H, W] with the same N")
@@ -299,7 +312,10 @@ def load_npz(
                             f"not match x {list(x.shape)} / y {list(y.shape)}; expected the same per-sample "
                             f"shapes")
     else:
-        tr, va = split_indices(y if y.ndim == 1 else None, len(y), val_fraction, seed)
+        try:
+            tr, va = split_indices(y if y.ndim == 1 else None, len(y), val_fraction, seed)
+        except DataError as exc:
+            raise DataError(f"dataset 'npz': {p}: {exc}") from None
         x_t, y_t, x_v, y_v = x[tr], y[tr], x[va], y[va]
     inferred = _npz_task(x, y)
     task = task or inferred

@@ -102,7 +102,9 @@ class Experiment:
             if first["type"] == "extra_forbidden":
                 raise SpecError(f"options.{key}", f"experiment {self.name!r} has no option {key!r}; valid options: "
                                 + ", ".join(self.options.model_fields)) from None
-            raise SpecError(f"options.{key}", f"{first['msg']}, got {first.get('input')!r}") from None
+            msg = first["msg"].removeprefix("Value error, ")  # our validators already say what they got
+            got = "" if first["type"].startswith("value_error") else f", got {first.get('input')!r}"
+            raise SpecError(f"options.{key}", f"{msg}{got}") from None
 
 
 _EXPERIMENTS: dict[str, Experiment] = {}

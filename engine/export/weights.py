@@ -122,7 +122,12 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
         raise WeightsError(f"{path}: no such weights file; give the path of a .pt, .pth or .safetensors file")
     if _is_safetensors(path):
         st = require("safetensors.torch", "Reading a .safetensors file")
-        return dict(st.load_file(str(path), device="cpu")), "safetensors", None
+        try:
+            return dict(st.load_file(str(path), device="cpu")), "safetensors", None
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError on a bad header
+            detail = next(iter(str(exc).splitlines()), "")[:200]
+            raise WeightsError(f"{path}: not a readable safetensors file ({detail}); save one with "
+                               "safetensors.torch.save_file(model.state_dict(), path)") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -133,9 +138,12 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
         raise WeightsError(f"{path}: not a readable PyTorch weights file (neither a torch.save archive nor a "
                            "pickle); save one with torch.save(model.state_dict(), path)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        detail = next(iter(str(exc).splitlines()), "") or ("the file ends early" if isinstance(exc, EOFError) else "")
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc.__class__.__name__}: "
-                           f"{str(exc).splitlines()[0][:200]}); save one with torch.save(model.state_dict(), path)"
-                           ) from None
+                           f"{detail[:200]}); save one with torch.save(model.state_dict(), path)") from None
+    except Exception:  # noqa: BLE001 - on junk bytes the weights-only unpickler raises KeyError, IndexError, ...
+        raise WeightsError(f"{path}: not a readable PyTorch weights file (neither a torch.save archive nor a "
+                           "pickle); save one with torch.save(model.state_dict(), path)") from None
     state, nested = _find_state_dict(path, obj)
     return state, "torch", nested
 

@@ -1,0 +1,346 @@
+"""The catalogue of bad inputs (issue 10): every bad input we try, where a user would try it, and what they see.
+
+Each entry runs the input through the surface a user meets (the CLI, the Build page's YAML editor, the Train
+page's form, the Python API) and checks that the message names the problem and the fix, with no traceback.
+The CLI exits 2; the dashboard shows the message and keeps serving. The messages actually shown are written
+to artifacts/bad_inputs.md, one table row per input, so the catalogue can be read without running it.
+The random side of the same promise is tests/test_fuzz.py; faults (kill -9, full disk) are tests/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from engine.api import build_model
+from engine.cli import main
+from engine.errors import SkipLabError
+from engine.store import RunStore
+from engine.train.record import create_run, run_and_record
+from tests.fuzz_strategies import ALIAS_BOMB
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "artifacts" / "bad_inputs.md"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@dataclass(frozen=True)
+class BadInput:
+    surface: str  # where the user meets it
+    tried: str  # what the user did
+    shows: Callable[[Path], str]  # runs it (given a scratch folder); returns what the user sees
+    says: tuple[str, ...]  # the message must contain each of these
+
+
+# ---- the surfaces ----------------------------------------------------------------------------------------------
+
+
+def cli(*argv: str) -> Callable[[Path], str]:
+    """`python -m engine ARGV` (run in-process; `{tmp}` in an argument is the scratch folder): exit 2, no
+    traceback; returns stderr."""
+
+    def shows(tmp: Path) -> str:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = main([a.replace("{tmp}", str(tmp)) for a in argv])
+            except SystemExit as exc:  # argparse
+                code = exc.code
+        assert code == 2, (argv, code, err.getvalue())
+        return err.getvalue().strip()
+
+    return shows
+
+
+def cli_file(name: str, content: str | bytes, *argv: str) -> Callable[[Path], str]:
+    """The CLI on a file the user wrote: `{file}` in an argument is its path."""
+
+    def shows(tmp: Path) -> str:
+        path = tmp / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return cli(*(a.replace("{file}", str(path)) for a in argv))(tmp)
+
+    return shows
+
+
+def build_yaml(text: str) -> Callable[[Path], str]:
+    """Paste `text` into the Build page's YAML editor; returns the page's error messages."""
+
+    def shows(_tmp: Path) -> str:
+        at = AppTest.from_file("../dashboard/app.py", default_timeout=60).run()
+        [area] = [t for t in at.text_area if t.label == "Spec (YAML)"]
+        area.input(text).run()
+        assert not at.exception, at.exception
+        assert at.metric, "the page stopped drawing: the previous valid architecture should stay on screen"
+        return " | ".join(e.value for e in at.error)
+
+    return shows
+
+
+def train_form(env: dict[str, str] | None = None, **fields: object) -> Callable[[Path], str]:
+    """Fill the Train page's form (with `env` set) and press Start; returns the page's error messages."""
+
+    def shows(_tmp: Path) -> str:
+        at = AppTest.from_file("../dashboard/app.py", default_timeout=60).run()
+        at.switch_page("../pages/train.py").run()
+        for key, value in fields.items():
+            [w] = [w for w in at.get("radio" if key == "train_source" else "number_input") if w.key == key]
+            w.set_value(value)
+        at.button(key="FormSubmitter:train_form-Start").click().run()
+        assert not at.exception, at.exception
+        return " | ".join(e.value for e in at.error)
+
+    return _with_env(env or {}, shows)
+
+
+def _with_env(env: dict[str, str], shows: Callable[[Path], str]) -> Callable[[Path], str]:
+    """The same surface with environment variables set (a limit, a data root) for the duration."""
+
+    def run(tmp: Path) -> str:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            return shows(tmp)
+
+    return run
+
+
+def api(call: Callable[[Path], object]) -> Callable[[Path], str]:
+    """A Python API call: it raises a SkipLabError (never another exception); returns its message."""
+
+    def shows(tmp: Path) -> str:
+        with pytest.raises(SkipLabError) as info:
+            call(tmp)
+        return str(info.value)
+
+    return shows
+
+
+def diverging_run(tmp: Path) -> str:
+    """A run at lr 1e9: it ends `diverged` with the layer named; what the Train page and `runs` show."""
+    store = RunStore(tmp / "runs.sqlite")
+    run_id = create_run(store, "resnet8", {"dataset": "shapes", "dataset_options": {"train_size": 32, "val_size": 8},
+                                           "steps": 30, "batch_size": 8, "device": "cpu", "lr": 1e9,
+                                           "val_every": 0, "act_every": 0}, status="running")
+    list(run_and_record(store, run_id))
+    run = store.get_run(run_id)
+    assert run["status"] == "diverged"
+    return f"status diverged: {run['error']}"
+
+
+def _npz(tmp: Path, name: str) -> Path:
+    import numpy as np
+
+    path = tmp / name
+    np.savez(path, x=np.zeros((10, 3, 4, 4), np.float32), y=np.arange(10) % 2)
+    return path
+
+
+def _npz_with_nan(tmp: Path) -> None:
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    x = np.zeros((10, 3, 4, 4), np.float32)
+    x[3, 0, 1, 1] = np.nan
+    np.savez(tmp / "nan.npz", x=x, y=np.arange(10) % 2)
+    load_dataset("npz", path=str(tmp / "nan.npz"))
+
+
+def _outside_root(tmp: Path) -> None:
+    from engine.data import load_dataset
+
+    (tmp / "root").mkdir()
+    _npz(tmp, "secret.npz")
+    _with_env({"SKIPLAB_DATA_ROOT": str(tmp / "root")}, lambda _t: load_dataset("npz", path="../secret.npz"))(tmp)
+
+
+def _pickled_code(tmp: Path) -> None:
+    from engine.export.weights import load_weights
+
+    class Payload:
+        def __reduce__(self) -> tuple:
+            return (os.system, ("echo pwned",))
+
+    torch.save({"state_dict": build_model("resnet8").state_dict(), "hook": Payload()}, tmp / "evil.pt")
+    load_weights("resnet8", tmp / "evil.pt")
+
+
+def _ddp_batch(_tmp: Path) -> None:
+    from engine.train import distributed
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {"RANK": "0", "WORLD_SIZE": "4", "LOCAL_RANK": "0"}.items():
+            mp.setenv(k, v)
+        distributed.init_from_env("cpu", 102)
+
+
+def _sweep(data: dict) -> Callable[[Path], object]:
+    def call(_tmp: Path) -> object:
+        from engine.sweep import expand, parse_sweep
+
+        return expand(parse_sweep(data))
+
+    return call
+
+
+def _experiment(name: str, options: dict) -> Callable[[Path], object]:
+    def call(tmp: Path) -> object:
+        from engine.experiments import create_experiment
+
+        return create_experiment(name, options, tmp / "runs.sqlite")
+
+    return call
+
+
+# ---- the catalogue ---------------------------------------------------------------------------------------------
+
+CATALOGUE: list[BadInput] = [
+    # specs on the command line
+    BadInput("CLI", "summary of a misspelt preset (resnet5O)", cli("summary", "resnet5O"),
+             ("neither a preset nor a spec file", "resnet50")),
+    BadInput("CLI", "summary of a spec file that does not exist", cli("summary", "{tmp}/nope.yaml"),
+             ("not found", "preset name")),
+    BadInput("CLI", "summary of a directory", cli("summary", "{tmp}"), ("is a directory, not a spec file",)),
+    BadInput("CLI", "malformed YAML (an unclosed list)",
+             cli_file("broken.yaml", "family: resnet\nstages: [{blocks: 1, width: 16}\n", "summary", "{file}"),
+             ("malformed YAML at line 3", "broken.yaml")),
+    BadInput("CLI", "malformed JSON", cli_file("broken.json", '{"family": "resnet",', "summary", "{file}"),
+             ("broken.json",)),
+    BadInput("CLI", "a misspelt key (depht)", cli_file("typo.yaml", "family: resnet\ndepht: 3\n", "summary", "{file}"),
+             ("unknown key 'depht'", "valid keys for family 'resnet'")),
+    BadInput("CLI", "a negative width", cli_file("neg.yaml", "family: resnet\nstages: [{blocks: 1, width: -4}]\n",
+                                                 "summary", "{file}"),
+             ("stages[0].width", "must be a positive integer, got -4")),
+    BadInput("CLI", "an unknown family", cli_file("fam.yaml", "family: resnext\n", "summary", "{file}"),
+             ("family", "resnet")),
+    BadInput("CLI", "an input too small for the net (resnet18 at 16x16)",
+             cli("summary", "resnet18", "--input", "3,16,16"),
+             ("stage4.block0.conv1", "too small", "use a larger input")),
+    BadInput("CLI", "a malformed --input", cli("summary", "resnet18", "--input", "3,x"),
+             ("--input", "like 3,32,32", "'3,x'")),
+    BadInput("CLI", "a skip edge between mismatched shapes, no adapter",
+             cli_file("edit.yaml", "family: resnet\nedits:\n  - {add_skip: {from: stage1.block0, to: stage3.block0, "
+                      "merge: add, adapter: none}}\n", "summary", "{file}"),
+             ("cannot add [64, 8, 8]", "[16, 32, 32]", "adapter: projection")),
+    BadInput("CLI", "a graph node with a misspelt op (lineer)",
+             cli_file("op.yaml", "family: graph\ninput: [4]\nnodes:\n  - {name: a, op: lineer, out_features: 3}\n",
+                      "summary", "{file}"),
+             ("nodes[0].op", "unknown op 'lineer'", "valid ops")),
+    BadInput("CLI", "a graph with a cycle",
+             cli_file("cycle.yaml", "family: graph\ninput: [4]\nnodes:\n  - {name: a, op: linear, in: b, "
+                      "out_features: 3}\n  - {name: b, op: linear, in: a, out_features: 4}\n", "summary", "{file}"),
+             ("cycle",)),
+    BadInput("CLI", "an unknown flag", cli("summary", "resnet8", "--bogus"),
+             ("unrecognized arguments: --bogus", "python -m engine summary --help")),
+    BadInput("CLI", "an unknown command", cli("sumary", "resnet8"), ("invalid choice: 'sumary'", "summary")),
+    # training
+    BadInput("CLI", "train on an unknown dataset", cli("train", "resnet8", "--dataset", "imagenet", "--store",
+                                                       "{tmp}/s.sqlite"),
+             ("unknown dataset 'imagenet'", "shapes")),
+    BadInput("CLI", "train with a negative learning rate", cli("train", "resnet8", "--lr", "-1"),
+             ("--lr", "must be a positive number")),
+    BadInput("CLI", "train with batch size 0", cli("train", "resnet8", "--batch-size", "0"), ("--batch-size",)),
+    BadInput("CLI", "train on CIFAR-10 without a local copy",
+             cli("train", "resnet8", "--dataset", "cifar10", "--store", "{tmp}/s.sqlite"),
+             ("never downloads", "path=")),
+    BadInput("CLI", "train on an .npz file that does not exist",
+             cli("train", "resnet8", "--dataset", "npz", "--data", "path={tmp}/nope.npz", "--store", "{tmp}/s.sqlite"),
+             ("does not exist", "arrays 'x' and 'y'")),
+    BadInput("CLI", "a store path under a file", cli_file("a_file", "x", "runs", "--store", "{file}/runs.sqlite"),
+             ("cannot create the run store", "SKIPLAB_STORE")),
+    BadInput("CLI", "train resnet18 at batch 4,096 under a 300 MB memory limit",
+             _with_env({"SKIPLAB_MAX_MEMORY": "300M"}, cli("train", "resnet18", "--batch-size", "4096", "--store",
+                                                           "{tmp}/s.sqlite")),
+             ("needs about", "SKIPLAB_MAX_MEMORY", "use batch_size")),
+    BadInput("training", "a learning rate of 1e9", diverging_run, ("status diverged", "lower the learning rate")),
+    # weights
+    BadInput("CLI", "load-weights on a text file", cli_file("notes.pt", "hello\n", "load-weights", "resnet8", "{file}"),
+             ("not a readable PyTorch weights file", "neither a torch.save archive nor a pickle", "torch.save")),
+    BadInput("CLI", "load-weights on a file of random bytes",
+             cli_file("noise.pt", bytes(range(256)) * 8, "load-weights", "resnet8", "{file}"),
+             ("not a readable PyTorch weights file",)),
+    BadInput("CLI", "load-weights on a .safetensors file with a broken header",
+             cli_file("model.safetensors", (5).to_bytes(8, "little") + b"{bad}" + bytes(10), "load-weights", "resnet8",
+                      "{file}"),
+             ("not a readable safetensors file", "save_file")),
+    BadInput("API", "load a checkpoint that pickles code", api(_pickled_code),
+             ("refused to load", "weights_only=True")),
+    # paths and data
+    BadInput("API", "a data path outside SKIPLAB_DATA_ROOT (../secret.npz)", api(_outside_root),
+             ("outside the data root", "SKIPLAB_DATA_ROOT")),
+    BadInput("API", "an .npz whose x holds NaN", api(_npz_with_nan), ("NaN or infinite", "np.nan_to_num")),
+    BadInput("API", "a data set of 10^9 samples", api(lambda tmp: create_run(
+        RunStore(tmp / "s.sqlite"), "resnet8", {"device": "cpu", "dataset_options": {"train_size": 10**9}})),
+             ("data set 'shapes'", "take fewer samples")),
+    BadInput("API", "a resnet with 10^9 blocks", api(lambda _t: build_model(
+        {"family": "resnet", "stages": [{"blocks": 10**9, "width": 16}]})), ("more than 50,000 nodes",)),
+    BadInput("API", "a width of 10^9 (about 10^19 parameters)", api(lambda _t: build_model(
+        {"family": "resnet", "stages": [{"blocks": 1, "width": 10**9}]})), ("parameters",)),
+    BadInput("torchrun", "a global batch of 102 over 4 processes", api(_ddp_batch),
+             ("does not divide evenly over 4", "100 or 104")),
+    # experiments and sweeps
+    BadInput("CLI", "an unknown experiment", cli("experiment", "nope", "--store", "{tmp}/s.sqlite"),
+             ("unknown experiment 'nope'", "degradation")),
+    BadInput("API", "an experiment depth that is not 6n + 2", api(_experiment("lesion", {"depth": 21})),
+             ("6n + 2", "got 21")),
+    BadInput("API", "a misspelt experiment option", api(_experiment("lesion", {"depht": 20})),
+             ("options.depht", "valid options")),
+    BadInput("API", "a sweep over a key the spec does not have",
+             api(_sweep({"base": "resnet8", "grid": {"depth": [1]}})), ("neither a field of the resnet spec",)),
+    BadInput("API", "a sweep value that does not validate",
+             api(_sweep({"base": "resnet8", "grid": {"shortcut": ["A", "Z"]}})), ("shortcut=Z",)),
+    # the dashboard
+    BadInput("Build page", "YAML with a python object tag", build_yaml("!!python/object/apply:os.system ['echo x']"),
+             ("python",)),
+    BadInput("Build page", "a YAML alias bomb", build_yaml(ALIAS_BOMB + "family: resnet\nname: *i\n"),
+             ("alias",)),
+    BadInput("Build page", "unclosed YAML", build_yaml("family: resnet\nstages: [{blocks: 1\n"), ("malformed YAML",)),
+    BadInput("Build page", "a negative width", build_yaml("family: resnet\nstages: [{blocks: 1, width: -4}]\n"),
+             ("must be a positive integer, got -4",)),
+    BadInput("Build page", "unicode where a family goes", build_yaml("family: 名前\n"), ("family",)),
+    BadInput("Build page", "10,000 levels of nesting", build_yaml("family: " + "[" * 10_000),
+             ("nested too deeply", "brackets")),
+    BadInput("Train page", "Start with batch 4,096 under a 300 MB memory limit",
+             train_form(train_batch=4096, env={"SKIPLAB_MAX_MEMORY": "300M"}),
+             ("Could not start the run", "SKIPLAB_MAX_MEMORY")),
+    BadInput("Train page", "Start from a spec file without choosing one", train_form(train_source="File"),
+             ("Could not start the run", "choose a spec file first")),
+]
+
+
+SEEN: dict[int, str] = {}  # case index -> what it showed, for the report
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=[f"{i:02d}-{c.tried[:40]}" for i, c in enumerate(CATALOGUE)])
+def test_bad_input_gets_a_clear_message(case: BadInput, tmp_path: Path, store_path: Path) -> None:
+    message = case.shows(tmp_path)
+    SEEN[CATALOGUE.index(case)] = message
+    assert message, f"{case.tried}: nothing shown"
+    assert "Traceback" not in message and "internal error" not in message, message
+    assert len(message) < 3000, message  # one paragraph, not a dump
+    for fragment in case.says:
+        assert fragment.lower() in message.lower(), (case.tried, fragment, message)
+
+
+def test_write_the_catalogue() -> None:
+    """artifacts/bad_inputs.md: what each bad input showed in this run (runs after the cases, in file order)."""
+    if not SEEN:
+        pytest.skip("no catalogue case ran in this session")
+    rows = ["| # | where | what the user tried | what the user sees |", "|---|---|---|---|"]
+    for i, case in enumerate(CATALOGUE):
+        shown = SEEN.get(i, "(not run)").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| {i} | {case.surface} | {case.tried} | {shown} |")
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("# Bad inputs and what the user sees\n\nWritten by tests/test_bad_inputs.py.\n\n"
+                      + "\n".join(rows) + "\n")
+    assert json.dumps(SEEN)  # plain text, nothing else
