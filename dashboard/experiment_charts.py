@@ -130,18 +130,24 @@ def share_heatmap(data: Mapping[str, Any], *, height: int = 380) -> go.Figure:
                    xaxis_title="step", yaxis_title="block (input at bottom)", uirevision="share-heat")
 
 
+LEGEND_MAX = 10  # more lines than this: no legend (it would bury the plot); colour and hover name the block
+
+
 def share_lines(data: Mapping[str, Any], *, height: int = 360) -> go.Figure:
+    """One line per block, ||g shortcut|| / (||g shortcut|| + ||g branch||) over the steps."""
     fig = go.Figure()
     steps = _f(data["steps"])
     n = max(1, len(data["blocks"]) - 1)
     for i, (block, row) in enumerate(zip(data["blocks"], data["share"], strict=True)):
         # colour runs from the input side (blue) to the output side (red)
         colour = f"rgb({int(40 + 200 * i / n)}, 90, {int(240 - 200 * i / n)})"
-        fig.add_trace(go.Scatter(x=steps, y=_f(row), mode="lines", name=block, line={"color": colour, "width": 1.5}))
+        fig.add_trace(go.Scatter(x=steps, y=_f(row), mode="lines", name=block, line={"color": colour, "width": 1.5},
+                                 hovertemplate=f"{block}<br>step %{{x}}<br>share %{{y:.2f}}<extra></extra>"))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#7f8c8d")
-    return _layout(fig, height=height, title="Shortcut share per block", xaxis_title="step",
-                   yaxis_title="||g shortcut|| / (||g shortcut|| + ||g branch||)", uirevision="share-lines",
-                   yaxis_range=[0, 1])
+    legend = len(data["blocks"]) <= LEGEND_MAX
+    title = "Shortcut share per block" + ("" if legend else " (blue: near the input, red: near the output)")
+    return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title="shortcut share",
+                   uirevision="share-lines", yaxis_range=[0, 1], showlegend=legend)
 
 
 def segmentation_grid(images: Sequence[Any], masks: Sequence[Any], preds: Mapping[str, Sequence[Any]],

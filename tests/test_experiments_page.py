@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 import engine.experiments as ex
@@ -15,12 +14,7 @@ from engine.store import RunStore
 PAGE = "../pages/experiments.py"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _page() -> AppTest:
@@ -87,3 +81,16 @@ def test_run_button_launches_a_driver_process_and_the_page_polls_it(store_path) 
     assert any(m.value.startswith("**Conclusion.** resnet8") for m in at.markdown)
     run = RunStore(store_path).get_run(rec["runs"][0]["run_id"])
     assert run["status"] == "done" and run["pid"] not in (None, rec["pid"])  # the job runner's child trained it
+
+
+def test_share_lines_drop_the_legend_when_it_would_bury_the_plot() -> None:
+    from dashboard.experiment_charts import LEGEND_MAX, share_lines
+
+    def fig(n: int):  # noqa: ANN202
+        return share_lines({"blocks": [f"stage1.block{i}" for i in range(n)], "steps": [0, 10],
+                            "share": [[0.5, 0.6]] * n})
+
+    few, many = fig(3), fig(LEGEND_MAX + 17)
+    assert few.layout.showlegend is True and many.layout.showlegend is False
+    assert len(many.data) == LEGEND_MAX + 17 and "stage1.block26" in many.data[-1].hovertemplate
+    assert "near the input" in many.layout.title.text and many.layout.yaxis.range == (0, 1)
