@@ -107,6 +107,7 @@ def test_degradation_end_to_end(tmp_path, capsys) -> None:
     assert all(math.isfinite(n["final_loss"]) for n in numbers.values())
     held = {c["claim"].split(" ")[0]: c["held"] for c in res["claims"]}
     assert held["plain14"] == (numbers["plain14"]["final_loss"] > numbers["plain8"]["final_loss"])
+    assert held["with"] == (numbers["resnet14"]["train_error"] <= numbers["resnet8"]["train_error"] + 0.01)
     band = res["figures"]["loss"]["resnet14"]
     assert band["steps"][-1] == 4 and len(band["mean"]) == len(band["steps"])
     # the runs are ordinary runs of the store (the Runs and Compare pages list them)

@@ -16,6 +16,11 @@ from engine.experiments.common import ImageOptions, check_depth, cifar_net, curv
 from engine.experiments.stats import pm, seed_stats, series, tail_mean
 
 
+# "Does not degrade": the deeper residual net's end training error may exceed the shallower one's by at most this
+# (absolute). Both end near zero on shapes, where a strict "lower" would turn on a few misclassified samples.
+NO_DEGRADATION = 0.01
+
+
 class DegradationOptions(ImageOptions):
     seeds: int = Field(2, ge=1, le=10, description="runs per net (mean +- band over seeds)")
     steps: int = Field(500, gt=0)
@@ -76,9 +81,9 @@ def analyse(ctx: AnalysisContext) -> dict[str, Any]:
                                    f"vs plain{s} {pm(p_s['final_loss'], p_s['final_loss_std'])}; training error "
                                    f"{_pct(p_d['train_error'])} vs {_pct(p_s['train_error'])}"})
     if r_s and r_d:
-        held = r_d["final_loss"] <= r_s["final_loss"]
-        claims.append({"claim": f"with shortcuts the deeper net does not degrade: resnet{d} trains at least as well "
-                                f"as resnet{s}", "held": bool(held),
+        held = r_d["train_error"] <= r_s["train_error"] + NO_DEGRADATION
+        claims.append({"claim": f"with shortcuts the deeper net does not degrade: resnet{d}'s training error is at "
+                                f"most {100 * NO_DEGRADATION:.0f} point above resnet{s}'s", "held": bool(held),
                        "evidence": f"resnet{d} ends at training loss {pm(r_d['final_loss'], r_d['final_loss_std'])} "
                                    f"vs resnet{s} {pm(r_s['final_loss'], r_s['final_loss_std'])}; training error "
                                    f"{_pct(r_d['train_error'])} vs {_pct(r_s['train_error'])}"})
@@ -90,6 +95,22 @@ def analyse(ctx: AnalysisContext) -> dict[str, Any]:
                                    f"{_pct(r_d['val_error'])} vs {_pct(p_d['val_error'])}"})
     return {"numbers": numbers, "figures": figures, "claims": claims,
             "conclusion": _conclusion(claims, opts, ctx)}
+
+
+def _still_falling(ctx: AnalysisContext, label: str, steps: int) -> str:
+    """When the deep residual net has not caught up: was its loss still falling at the end (a budget effect,
+    not degradation)? Measured over the last quarter of the run, mean over seeds."""
+    band = curve_bands(ctx.store, ctx.by_label().get(label, []), "loss")
+    if not band or len(band["mean"]) < 8:
+        return ""
+    mean = [v for v in band["mean"] if v is not None]
+    q = max(2, len(mean) // 4)
+    before, end = float(sum(mean[-2 * q:-q]) / q), float(sum(mean[-q:]) / q)
+    if not end < 0.9 * before:
+        return f" {label}'s training loss had levelled off ({before:.3f} -> {end:.3f} over the last quarter)."
+    return (f" {label}'s training loss was still falling at the end ({before:.3f} -> {end:.3f} over the last "
+            f"quarter of the steps), so the budget may be what holds it back (He et al. trained for 64,000 steps); "
+            f"try {4 * steps} steps.")
 
 
 def _pct(v: float) -> str:
@@ -105,6 +126,9 @@ def _conclusion(claims: list[dict[str, Any]], opts: DegradationOptions, ctx: Ana
         verdict = "held" if c["held"] else "did NOT hold"
         parts.append(f"{c['claim']}: {verdict} ({c['evidence']}).")
     text = head + " ".join(parts)
+    deep = f"resnet{opts.deep}"
+    if any(not c["held"] and c["claim"].startswith("with shortcuts") for c in claims):
+        text += _still_falling(ctx, deep, opts.steps)
     if failed:
         text += " Runs that did not finish: " + ", ".join(failed) + "."
     return text
