@@ -48,7 +48,10 @@ def main() -> None:
         t0, c0 = time.perf_counter(), cpu_seconds()
         results = execute(exp_id, store, jobs=args.jobs) or {}
         out["experiments"][name] = {
-            "id": exp_id, "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(cpu_seconds() - c0, 1),
+            "id": exp_id, "wall_s": round(time.perf_counter() - t0, 1),
+            # job-runner workers run in their own session, not as children this process waits for: their CPU
+            # time is not in RUSAGE_CHILDREN, so only the in-process mode has a CPU figure
+            "cpu_s": round(cpu_seconds() - c0, 1) if not args.jobs else None,
             "claims": [{"claim": c["claim"], "held": c["held"], "evidence": c["evidence"]}
                        for c in results.get("claims", [])],
             "conclusion": results.get("conclusion"),

@@ -145,7 +145,7 @@ def share_lines(data: Mapping[str, Any], *, height: int = 360) -> go.Figure:
                                  hovertemplate=f"{block}<br>step %{{x}}<br>share %{{y:.2f}}<extra></extra>"))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#7f8c8d")
     legend = len(data["blocks"]) <= LEGEND_MAX
-    title = "Shortcut share per block" + ("" if legend else " (blue: near the input, red: near the output)")
+    title = "Shortcut share per block" + ("" if legend else " (blue → red: input → output)")
     return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title="shortcut share",
                    uirevision="share-lines", yaxis_range=[0, 1], showlegend=legend)
 

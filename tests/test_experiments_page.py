@@ -93,4 +93,4 @@ def test_share_lines_drop_the_legend_when_it_would_bury_the_plot() -> None:
     few, many = fig(3), fig(LEGEND_MAX + 17)
     assert few.layout.showlegend is True and many.layout.showlegend is False
     assert len(many.data) == LEGEND_MAX + 17 and "stage1.block26" in many.data[-1].hovertemplate
-    assert "near the input" in many.layout.title.text and many.layout.yaxis.range == (0, 1)
+    assert "input → output" in many.layout.title.text and many.layout.yaxis.range == (0, 1)
