@@ -15,7 +15,6 @@ from engine.experiments.base import AnalysisContext, Experiment, RunPlan, regist
 from engine.experiments.common import ImageOptions, check_depth, cifar_net, curve_bands, error, image_config
 from engine.experiments.stats import pm, seed_stats, series, tail_mean
 
-
 # "Does not degrade": the deeper residual net's end training error may exceed the shallower one's by at most this
 # (absolute). Both end near zero on shapes, where a strict "lower" would turn on a few misclassified samples.
 NO_DEGRADATION = 0.01
