@@ -12,6 +12,7 @@ import difflib
 import logging
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,9 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
             raise WeightsError(f"{path}: not a readable safetensors file ({detail}); save one with "
                                "safetensors.torch.save_file(model.state_dict(), path)") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # junk bytes read as a pickle warn about its "protocol" before failing
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         with path.open("rb") as f:
             head = f.read(4)
