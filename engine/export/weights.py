@@ -138,17 +138,19 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
             head = f.read(4)
         if head.startswith((b"PK\x03\x04", b"\x80")):  # a torch zip archive or a pickle: refused content
             raise WeightsError(_refusal(path, str(exc))) from None
-        raise WeightsError(f"{path}: not a readable PyTorch weights file (neither a torch.save archive nor a "
-                           "pickle); save one with torch.save(model.state_dict(), path)") from None
+        raise _unreadable(path) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         detail = next(iter(str(exc).splitlines()), "") or ("the file ends early" if isinstance(exc, EOFError) else "")
-        raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc.__class__.__name__}: "
-                           f"{detail[:200]}); save one with torch.save(model.state_dict(), path)") from None
+        raise _unreadable(path, f"{exc.__class__.__name__}: {detail[:200]}") from None
     except Exception:  # noqa: BLE001 - on junk bytes the weights-only unpickler raises KeyError, IndexError, ...
-        raise WeightsError(f"{path}: not a readable PyTorch weights file (neither a torch.save archive nor a "
-                           "pickle); save one with torch.save(model.state_dict(), path)") from None
+        raise _unreadable(path) from None
     state, nested = _find_state_dict(path, obj)
     return state, "torch", nested
+
+
+def _unreadable(path: Path, detail: str = "neither a torch.save archive nor a pickle") -> WeightsError:
+    return WeightsError(f"{path}: not a readable PyTorch weights file ({detail}); save one with "
+                        "torch.save(model.state_dict(), path)")
 
 
 def _refusal(path: Path, detail: str) -> str:
