@@ -11,17 +11,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.colours import ERROR_COLOUR, KIND_COLOURS, STAGE_COLOURS
 from engine.analysis import Analysis
 from engine.errors import fmt_shape
 from engine.graph import INPUT, Graph
 from engine.ops import get_op
-
-KIND_COLOURS = {
-    "conv": "#2f6fdf", "norm": "#9b59b6", "act": "#27ae60", "pool": "#e67e22", "merge": "#e74c3c",
-    "linear": "#16a085", "reshape": "#7f8c8d", "shortcut": "#f1c40f", "reg": "#95a5a6", "io": "#34495e",
-}
-STAGE_COLOURS = ["#2f6fdf", "#e67e22", "#27ae60", "#9b59b6", "#e74c3c", "#16a085", "#f1c40f", "#7f8c8d"]
-ERROR_COLOUR = "#d62728"
 
 
 def _kind(op: str) -> str:

@@ -99,3 +99,27 @@ def diff_frame(comparison: Any, level: int) -> pd.DataFrame:
 def totals_frame(comparison: Any) -> pd.DataFrame:
     return pd.DataFrame([{"total": r.name, "A": r.a["value"], "B": r.b["value"], "Δ": r.delta["value"]}
                          for r in comparison.totals])
+
+
+def layer_stats_at(store: RunStore, run_id: int, step: int | None) -> tuple[int, dict[str, dict[str, float]]]:
+    """Every per-layer statistic at the last logged step at or before `step` (None: latest), by layer name:
+    ``(step, {layer: {stat: value}})``; ``(-1, {})`` when the run logged none."""
+    found = store.get_layer_stats_at(run_id, step)
+    if not found:
+        return -1, {}
+    names = [layer["name"] for layer in store.get_layers(run_id)]
+    at, arrays = found
+    out: dict[str, dict[str, float]] = {name: {} for name in names}
+    for stat, values in arrays.items():
+        if len(values) != len(names):  # a statistic over another set of layers is not drawn on these
+            continue
+        for name, value in zip(names, values.tolist(), strict=True):
+            if np.isfinite(value):
+                out[name][stat] = float(value)
+    return int(at), out
+
+
+def logged_steps(store: RunStore, run_id: int, stat: str = "grad_norm") -> list[int]:
+    """The steps at which the run logged per-layer `stat`, in order."""
+    steps, _ = store.get_layer_matrix(run_id, stat)
+    return [int(s) for s in steps]

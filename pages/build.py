@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 import yaml
 
+from dashboard.build_graph import graph_panel
 from dashboard.build_state import EditHistory, Totals, evaluate, removable_skips, skip_endpoints
-from dashboard.charts import architecture_figure
+from dashboard.graph_edits import graph_start
 from dashboard.spec_widgets import spec_widgets
 from dashboard.state import python_code
 from dashboard.urlstate import decode_spec, encode_spec
@@ -32,6 +33,9 @@ def on_preset() -> None:
 
 
 def on_family() -> None:
+    if ss.build_family == "graph":  # drawn from nothing: the input alone
+        load_spec(graph_start())
+        return
     load_spec(to_dict(parse({"family": ss.build_family, **_family_defaults(ss.build_family)})))
 
 
@@ -79,6 +83,7 @@ with tab_knobs:
 
 ev = evaluate(spec, batch=int(batch))
 ss.build_spec = spec
+ss.build_history.record(to_dict(ev.spec) if ev.spec else spec)
 if ev.ok:
     ss.build_good_graph = ev.graph
 
@@ -136,8 +141,7 @@ if not ev.ok:
     where = (f" (field `{ev.error_field}`)" if ev.error_field else
              f" (node `{ev.error_node}`)" if ev.error_node else "")
     st.error(f"**This architecture does not build{where}.** {ev.error}")
-    if ev.graph is not None:
-        st.plotly_chart(architecture_figure(ev.graph, error_node=ev.error_node), key="build_arch_error")
+    graph_panel(ev, spec, load_spec)
     st.stop()
 
 a = ev.analysis
@@ -163,7 +167,7 @@ m[3].metric("Depth", a.depth, delta("depth", str), delta_color="off",
 m[4].metric(f"Training memory (batch {batch})", si(history.current.memory, "B"), delta("memory", lambda v: si(v, "B")),
             delta_color="off", help="Weights, gradients, optimizer state and saved activations (float32).")
 
-st.plotly_chart(architecture_figure(ev.graph, a), key="build_arch")
+graph_panel(ev, spec, load_spec)
 
 level = st.segmented_control("Table rows", ["stage", "block", "node"], default="stage", key="build_level",
                              help="Fold the per-node table into blocks and stages.")
