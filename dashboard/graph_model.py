@@ -150,8 +150,8 @@ def _dense_edges(graph: Graph, order: list[str], shapes: Mapping[str, list[int]]
 
 def graph_model(graph: Graph, analysis: Analysis | None = None, *,
                 stats: Mapping[str, Mapping[str, float]] | None = None, stat: str = "grad_norm",
-                step: int | None = None, error_node: str = "", error_edge: tuple[str, str, str] | None = None, error: str = "",
-                edit_merges: Mapping[str, int] | None = None) -> dict[str, Any]:
+                step: int | None = None, error_node: str = "", error_edge: tuple[str, str, str] | None = None,
+                error: str = "", edit_merges: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The component's JSON for a graph (see the module docstring).
 
     `stats`: node name -> {statistic: value} at `step` (a run's per-layer statistics); `stat` is the one painted.
