@@ -4,7 +4,7 @@ import React, { useCallback, useEffect, useMemo, useRef, useState } from "react"
 import { BaseEdge, Handle, MarkerType, MiniMap, Panel, Position, ReactFlow, useReactFlow } from "@xyflow/react";
 import ELK from "elkjs/lib/elk-api.js";
 import { visibleGraph, signature } from "./visible.js";
-import { layoutGraph, arcPath, polylinePath, foldedCaption, si } from "./layout.js";
+import { layoutGraph, arcPath, polylinePath, trimEnds, foldedCaption, si } from "./layout.js";
 import { Streamlit } from "./streamlit.js";
 
 const elk = new ELK({ workerUrl: "./elk-worker.min.js" });
@@ -88,7 +88,7 @@ const nodeTypes = { op: OpNode, folded: FoldedNode, open: OpenGroup };
 // ---- edges -------------------------------------------------------------------------------------------------
 
 function RoutedEdge({ id, data, markerEnd, style }) {
-  const d = polylinePath(data.points);
+  const d = polylinePath(trimEnds(data.points));
   return (
     <>
       <BaseEdge id={id} path={d} markerEnd={markerEnd} style={style} interactionWidth={14} />
@@ -349,6 +349,8 @@ export function GraphView({ model, height, viewKey }) {
         position: parent ? { x: p.x - parent.x, y: p.y - parent.y } : { x: p.x, y: p.y },
         data: { box: b, toggle, selected: selected === b.id },
         width: p.width, height: p.height, style: { width: p.width, height: p.height },
+        // Boxes above the routed edges (so their handles take the pointer), group frames below them.
+        zIndex: b.type === "open" ? (b.data.level || 1) : 1010,
       };
       if (parent) node.parentId = b.parent;
       return node;
@@ -365,7 +367,8 @@ export function GraphView({ model, height, viewKey }) {
       if (e.kind === "error") Object.assign(style, { strokeDasharray: "6 3", strokeWidth: 2.4 });
       // Routed edges avoid the boxes and are drawn over group frames; arcs pass behind the boxes.
       const base = { id: e.id, source: e.source, target: e.target, sourceHandle: "out", targetHandle: "in",
-        style, zIndex: e.layout || e.kind === "error" ? 1000 : 0, markerEnd: { type: MarkerType.ArrowClosed, color: colour, width: 14, height: 14 } };
+        style, zIndex: e.layout || e.kind === "error" ? 1000 : 0,
+        className: `gv-${e.kind}${e.edit !== null && e.edit !== undefined ? " gv-edit" : ""}${e.merges.length ? " gv-merges" : ""}`, markerEnd: { type: MarkerType.ArrowClosed, color: colour, width: 14, height: 14 } };
       if (e.layout) {
         const r = layout.routes.get(e.id);
         if (!r || !r.points.length) continue;

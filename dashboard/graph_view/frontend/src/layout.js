@@ -323,6 +323,22 @@ export function arcPath(positions, source, target, bend = 1) {
   return { d: `M ${s.x} ${s.y} C ${c1.x} ${c1.y}, ${c2.x} ${c2.y}, ${t.x} ${t.y}`, mid };
 }
 
+// The route without its ends' first `cut` px, so an edge never lies over the handles it joins (Chromium sends
+// a press on a handle to an edge's hit area drawn over it, which would block drawing a new edge).
+export function trimEnds(points, cut = 7) {
+  if (points.length < 2) return points;
+  const out = points.map((p) => ({ ...p }));
+  const pull = (a, b) => {
+    const d = Math.hypot(b.x - a.x, b.y - a.y);
+    if (d <= cut * 1.5) return;
+    a.x += ((b.x - a.x) / d) * cut;
+    a.y += ((b.y - a.y) / d) * cut;
+  };
+  pull(out[0], out[1]);
+  pull(out[out.length - 1], out[out.length - 2]);
+  return out;
+}
+
 export function polylinePath(points) {
   if (!points.length) return "";
   return points.map((p, i) => `${i ? "L" : "M"} ${p.x} ${p.y}`).join(" ");

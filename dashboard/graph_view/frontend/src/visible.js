@@ -64,7 +64,7 @@ export function visibleGraph(model, overrides) {
     const t = representative(index, overrides, e.target);
     if (s === t || !shown.has(s) || !shown.has(t)) continue;
     // Overlays (dense provenance, an error) stay apart from routed edges: they are drawn as arcs.
-    const key = `${s}\u0000${t}\u0000${e.layout ? "L" : "O"}`;
+    const key = `${s}→${t}${e.layout ? "" : "~"}`;
     const prev = merged.get(key);
     if (!prev) {
       merged.set(key, { id: key, source: s, target: t, kind: e.kind, label: e.label, layout: e.layout,

@@ -1,0 +1,210 @@
+"""Graph view benchmarks in headless Chromium (JSON on stdout). Not a test: timings depend on the machine, so the
+machine's load is printed beside them. Targets (issue 18):
+
+- draw_resnet152_ms: from picking resnet152 on the Build page to its graph drawn and taking clicks (the layout
+  done and a box's panel opening on a click). Target <= 2000 ms.
+- fold_resnet50_ms / unfold_resnet50_ms: a block of resnet50 unfolded (+) and folded again (−) until the new
+  layout is drawn. Target <= 500 ms each.
+- edit_round_trip_resnet50_ms: "Add skip" clicked after a drag between two blocks, until the Parameters metric
+  shows the new count; and until the graph is drawn again with the edit's nodes. Target <= 500 ms (counts).
+
+Medians of `--repeat` tries (default 5). The layout's own time inside the component (ELK in a web worker plus the
+row packing) is reported too. Run: `python bench/graph_view.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser_support import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    browser_missing,
+    select,
+    streamlit_server,
+    wait_idle,
+)
+
+FRAME = 'iframe[title="dashboard.graph_view.skiplab_graph_view"]'
+STATE_JS = """() => { const f = document.querySelector('iframe[title="dashboard.graph_view.skiplab_graph_view"]');
+  if (!f || !f.contentDocument) return null; const d = f.contentDocument.documentElement.dataset;
+  return {layout: d.layout, nodes: Number(d.nodes), boxes: Number(d.boxes), ms: Number(d.layoutMs)}; }"""
+
+
+def _state(page) -> dict | None:  # noqa: ANN001 - a playwright Page
+    return page.evaluate(STATE_JS)
+
+
+def _wait(page, predicate, timeout: float = 30.0) -> float:  # noqa: ANN001
+    """Poll (every 10 ms) until predicate(state) holds; the time it took, in ms."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        s = _state(page)
+        if s and predicate(s):
+            return 1000 * (time.perf_counter() - t0)
+        page.wait_for_timeout(10)
+    raise TimeoutError(f"graph view did not reach the state in {timeout} s; last: {_state(page)}")
+
+
+def _metric(page, label: str) -> str:  # noqa: ANN001
+    m = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def draw(page, preset: str, nodes: int) -> dict[str, float]:  # noqa: ANN001
+    """Pick a preset; time until drawn (layout done for its node count) and until a click opens a panel."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").first
+    box.locator("input").click()
+    box.locator("input").fill(preset)
+    t0 = time.perf_counter()
+    page.keyboard.press("Enter")
+    _wait(page, lambda s: s["layout"] == "done" and s["nodes"] == nodes)
+    drawn = 1000 * (time.perf_counter() - t0)
+    frame = page.frame_locator(FRAME)
+    frame.locator(".react-flow__node").first.click()
+    frame.locator('[data-testid="gv-info"]').wait_for(timeout=10_000)
+    clickable = 1000 * (time.perf_counter() - t0)
+    layout_ms = _state(page)["ms"]
+    frame.locator('[data-testid="gv-info"] button').click()
+    wait_idle(page)
+    return {"drawn_ms": drawn, "clickable_ms": clickable, "layout_in_component_ms": layout_ms}
+
+
+def fold(page, group: str) -> dict[str, float]:  # noqa: ANN001
+    frame = page.frame_locator(FRAME)
+    before = _state(page)["boxes"]
+    t0 = time.perf_counter()
+    frame.get_by_role("button", name=f"expand {group}", exact=True).click()
+    _wait(page, lambda s: s["layout"] == "done" and s["boxes"] != before)
+    unfold = 1000 * (time.perf_counter() - t0)
+    unfold_layout = _state(page)["ms"]
+    t0 = time.perf_counter()
+    frame.get_by_role("button", name=f"collapse {group}", exact=True).click()
+    _wait(page, lambda s: s["layout"] == "done" and s["boxes"] == before)
+    return {"unfold_ms": unfold, "fold_ms": 1000 * (time.perf_counter() - t0), "unfold_layout_ms": unfold_layout}
+
+
+def drag(page, source: str, target: str) -> None:  # noqa: ANN001
+    """Drag from a box's source handle onto another box (the way a user draws a skip)."""
+    frame = page.frame_locator(FRAME)
+    page.locator(FRAME).scroll_into_view_if_needed()
+    handle = frame.locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source')
+    a = handle.bounding_box()
+    b = frame.locator(f'.react-flow__node[data-id="{target}"]').bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2 - 6, a["y"] + a["height"] / 2)
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2, steps=3)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+def handle_debug(page, frame):  # noqa: ANN001, ANN201
+    return (frame.locator('.react-flow__node[data-id="group:stage1.block0"] .react-flow__handle.source').bounding_box(),
+            frame.locator('.react-flow__node[data-id="group:stage3.block1"]').bounding_box(),
+            page.viewport_size)
+
+
+def edit_round_trip(page, nodes: int) -> dict[str, float]:  # noqa: ANN001
+    """Drag stage1.block0 -> stage3.block1, projection adapter: time from "Add skip" to the new count."""
+    frame = page.frame_locator(FRAME)
+    before = _metric(page, "Parameters")
+    frame.get_by_role("button", name="Fit", exact=True).click()  # both ends in view
+    page.wait_for_timeout(100)
+    drag(page, "group:stage1.block0", "group:stage3.block1")
+    popup = frame.locator('[data-testid="gv-connect"]')
+    try:
+        popup.wait_for(timeout=5000)
+    except Exception:
+        page.screenshot(path="/tmp/gv/bench_fail.png")
+        print(handle_debug(page, frame), file=sys.stderr)
+        raise
+    popup.locator('select[aria-label="adapter"]').select_option("projection")
+    t0 = time.perf_counter()
+    popup.get_by_role("button", name="Add skip").click()
+    page.wait_for_function(
+        """(before) => { const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+             .find(x => x.innerText.includes('Parameters'));
+           return m && !m.querySelector('[data-testid="stMetricValue"]').innerText.includes(before); }""",
+        arg=before, polling=10, timeout=30_000)
+    counts = 1000 * (time.perf_counter() - t0)
+    _wait(page, lambda s: s["layout"] == "done" and s["nodes"] > nodes)
+    redrawn = 1000 * (time.perf_counter() - t0)
+    wait_idle(page)
+    page.get_by_role("button", name="Undo").click()  # back to the preset for the next try
+    wait_idle(page)
+    _wait(page, lambda s: s["layout"] == "done" and s["nodes"] == nodes)
+    return {"counts_ms": counts, "redrawn_ms": redrawn}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if browser_missing():
+        print(json.dumps({"skipped": browser_missing()}))
+        return
+    from playwright.sync_api import sync_playwright
+
+    from engine.api import expand
+
+    n152, n50 = len(expand("resnet152").nodes), len(expand("resnet50").nodes)
+    load_before = os.getloadavg()
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp, streamlit_server(Path(tmp) / "runs.sqlite") as url, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        wait_idle(page)
+        select(page, "Start from a preset", "resnet8")  # warm the component (worker, JIT) once
+        _wait(page, lambda s: s["layout"] == "done")
+        page.locator(FRAME).scroll_into_view_if_needed()
+        draws, folds, edits = [], [], []
+        for _ in range(args.repeat):
+            draws.append(draw(page, "resnet152", n152))
+            select(page, "Start from a preset", "resnet8")
+            _wait(page, lambda s: s["layout"] == "done" and s["nodes"] < 100)
+        select(page, "Start from a preset", "resnet50")
+        _wait(page, lambda s: s["layout"] == "done" and s["nodes"] == n50)
+        page.locator(FRAME).scroll_into_view_if_needed()
+        for _ in range(args.repeat):
+            folds.append(fold(page, "stage3.block2"))
+        for _ in range(args.repeat):
+            edits.append(edit_round_trip(page, n50))
+        browser.close()
+
+    def med(rows: list[dict], key: str) -> float:
+        return round(statistics.median(r[key] for r in rows), 1)
+
+    out = {
+        "draw_resnet152_ms": med(draws, "drawn_ms"), "draw_resnet152_clickable_ms": med(draws, "clickable_ms"),
+        "draw_resnet152_layout_in_component_ms": med(draws, "layout_in_component_ms"),
+        "unfold_resnet50_ms": med(folds, "unfold_ms"), "fold_resnet50_ms": med(folds, "fold_ms"),
+        "unfold_resnet50_layout_in_component_ms": med(folds, "unfold_layout_ms"),
+        "edit_round_trip_resnet50_counts_ms": med(edits, "counts_ms"),
+        "edit_round_trip_resnet50_redrawn_ms": med(edits, "redrawn_ms"),
+        "targets_ms": {"draw_resnet152": 2000, "fold_unfold_resnet50": 500, "edit_round_trip_resnet50": 500},
+        "repeat": args.repeat,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "cores": os.cpu_count(),
+        "raw": {"draw": draws, "fold": folds, "edit": edits},
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
