@@ -38,6 +38,21 @@ REQUIRED_DEFAULTS = {"out_features": 10, "out_channels": 16, "num_embeddings": 1
 LoadSpec = Callable[[dict[str, Any]], None]
 
 
+DRAWN_KEYS = ("edits", "nodes", "output")  # what drawing changes; the knob widgets show none of them
+
+
+def set_spec(new: dict[str, Any], load_spec: LoadSpec) -> None:
+    """Show a new spec. A change the knobs do not show (edits, a graph spec's nodes) keeps the knob widgets as they
+    are; anything else reloads them from the spec (`load_spec`), which costs the browser a redraw of every knob."""
+    old = ss.get("build_spec") or {}
+    same_knobs = {k: v for k, v in old.items() if k not in DRAWN_KEYS} == \
+        {k: v for k, v in new.items() if k not in DRAWN_KEYS}
+    if same_knobs:
+        ss.build_spec = new
+    else:
+        load_spec(new)
+
+
 def on_graph_event(load_spec: LoadSpec) -> None:
     """The component's callback: apply a new drawing action once (each carries a nonce)."""
     event = ss.get(KEY)
@@ -53,7 +68,7 @@ def on_graph_event(load_spec: LoadSpec) -> None:
         ss.build_graph_note = ("error", str(exc))
         return
     ss.build_graph_note = ("ok", note)
-    load_spec(spec)
+    set_spec(spec, load_spec)
 
 
 def _undo(load_spec: LoadSpec, redo: bool = False) -> None:
@@ -61,7 +76,7 @@ def _undo(load_spec: LoadSpec, redo: bool = False) -> None:
     spec = history.redo() if redo else history.undo()
     if spec is not None:
         ss.build_graph_note = ("ok", "Redone." if redo else "Undone.")
-        load_spec(spec)
+        set_spec(spec, load_spec)
 
 
 def _store() -> RunStore | None:
@@ -176,7 +191,7 @@ def _palette(spec: dict[str, Any], load_spec: LoadSpec) -> None:
         st.markdown("**Add a node** (any registered op; wire it by dragging, or pick its inputs here)")
         ops = palette_ops()
         cols = st.columns([2, 2, 4])
-        op = cols[0].selectbox("Op", ops, index=ops.index("conv2d") if "conv2d" in ops else 0, key="build_pal_op")
+        op = cols[0].selectbox("Op to add", ops, index=ops.index("conv2d") if "conv2d" in ops else 0, key="build_pal_op")
         existing = _node_names(spec)
         name = cols[1].text_input("Name", free_name(spec, op), key=f"build_pal_name_{op}_{len(existing)}",
                                   help="Dot-separated identifiers: conv1, stage1.conv.")
@@ -190,7 +205,7 @@ def _palette(spec: dict[str, Any], load_spec: LoadSpec) -> None:
                 st.error(str(exc))
             else:
                 ss.build_graph_note = ("ok", note)
-                load_spec(new)
+                set_spec(new, load_spec)
                 st.rerun()
 
 
@@ -218,5 +233,5 @@ def _selected_node(spec: dict[str, Any], load_spec: LoadSpec) -> None:
                 st.error(str(exc))
             else:
                 ss.build_graph_note = ("ok", note)
-                load_spec(new)
+                set_spec(new, load_spec)
                 st.rerun()

@@ -152,6 +152,13 @@ def op_arguments(op: str) -> dict[str, dict[str, Any]]:
                 "kind": a.kind.__name__, "check": a.check, "doc": a.doc} for k, a in OPS[op].args.items()}
 
 
+def without_defaults(op: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments a spec needs to say: required ones and those that differ from the op's defaults."""
+    defs = OPS[op].args if op in OPS else {}
+    return {k: v for k, v in args.items()
+            if v is not None and (k not in defs or defs[k].default is REQUIRED or defs[k].default != v)}
+
+
 def palette_ops() -> list[str]:
     """Every registered op a graph spec can use (the input is there already)."""
     return sorted(n for n in OPS if n != INPUT)
@@ -186,7 +193,7 @@ def add_node(spec: Mapping[str, Any], op: str, name: str, args: Mapping[str, Any
     extra = sorted(set(args) - allowed)
     if extra:
         raise GraphEditError(f"op {op!r} has no argument {extra[0]!r}; valid: {', '.join(sorted(allowed)) or 'none'}")
-    nodes.append({"name": name, "op": op, "in": list(inputs), **{k: v for k, v in args.items() if v is not None}})
+    nodes.append({"name": name, "op": op, "in": list(inputs), **without_defaults(op, args)})
     return out, f"Added {name} ({op})" + (f" reading {', '.join(inputs)}." if inputs else "; drag a wire into it.")
 
 
@@ -194,13 +201,14 @@ def set_node_args(spec: Mapping[str, Any], name: str, args: Mapping[str, Any]) -
     out = copy.deepcopy(dict(spec))
     node = _find(_nodes(out), name)
     allowed = set(OPS[node["op"]].args) if node.get("op") in OPS else set()
-    for key, value in args.items():
+    kept = without_defaults(node["op"], args) if node.get("op") in OPS else {}
+    for key in args:
         if key not in allowed:
             raise GraphEditError(f"op {node.get('op')!r} has no argument {key!r}")
-        if value is None:
-            node.pop(key, None)
+        if key in kept:
+            node[key] = kept[key]
         else:
-            node[key] = value
+            node.pop(key, None)  # back to the op's default
     return out, f"Set the arguments of {name}."
 
 

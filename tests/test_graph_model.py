@@ -217,6 +217,7 @@ def test_a_network_drawn_from_nothing_builds():
                      ("linear", {"out_features": 10})]:
         spec, _ = add_node(spec, op, free_name(spec, op), args, [])
     assert not evaluate(spec).ok  # nothing is wired yet
+    assert spec["nodes"][0] == {"name": "conv2d1", "op": "conv2d", "in": [], "out_channels": 8}  # no defaults
     chain = ["input", "conv2d1", "relu1", "global_avgpool1", "flatten1", "linear1"]
     for src, dst in zip(chain, chain[1:], strict=False):
         spec, _ = apply_event(spec, {"event": "wire", "source": src, "target": dst})

@@ -19,6 +19,7 @@ function nonce() {
 }
 
 function send(event) {
+  document.documentElement.dataset.sentAt = String(Date.now()); // when the last action left (for bench/)
   Streamlit.setValue({ ...event, nonce: nonce() });
 }
 
@@ -233,14 +234,16 @@ function ConnectPopup({ pending, graphFamily, onClose }) {
   );
 }
 
-function EdgePopup({ edge, graphFamily, onClose }) {
-  const [merge, setMerge] = useState("concat");
+function EdgePopup({ edge, graphFamily, opOf, onClose }) {
   const ir = edge.ir;
   const mergeNode = edge.merges.length === 1 ? edge.merges[0] : null;
+  const current = mergeNode ? opOf(mergeNode) : "";
+  const [merge, setMerge] = useState(current === "add" ? "concat" : "add");
   return (
     <div className="gv-panel gv-popup" data-testid="gv-edge" style={{ left: edge.x, top: edge.y }}>
       <div className="gv-popup-title">
-        {edge.kind === "error" ? "This edit does not fit" : mergeNode ? <>Skip into <span>{mergeNode}</span></>
+        {edge.kind === "error" ? "This edit does not fit" : mergeNode ? <>Skip into <span>{mergeNode}</span>
+          {current ? ` (${current})` : ""}</>
           : ir ? <><span>{ir.source}</span> → <span>{ir.target}</span></>
             : `${edge.count} edges between these boxes`}
       </div>
@@ -323,6 +326,7 @@ export function GraphView({ model, height, viewKey }) {
       const root = document.documentElement.dataset;
       root.nodes = String(model.nodes.length);
       root.boxes = String(vis.boxes.length);
+      root.edges = String(vis.edges.length);
       root.layoutMs = String(Math.round(performance.now() - started));
       root.sinceLoadMs = String(Math.round(performance.now() - t0.current));
     }).catch((err) => {
@@ -493,6 +497,7 @@ export function GraphView({ model, height, viewKey }) {
       ) : null}
       {edgeMenu ? (
         <EdgePopup key={edgeMenu.id} edge={edgeMenu} graphFamily={model.meta.graph_family}
+          opOf={(name) => { const n = model.nodes.find((x) => x.id === name); return n ? n.op : ""; }}
           onClose={() => setEdgeMenu(null)} />
       ) : null}
       {model.meta.error ? <div className="gv-error-banner" data-testid="gv-error">{model.meta.error}</div> : null}

@@ -188,6 +188,15 @@ async function layUnit(st, unit, vis, ctx) {
   return { width: laid.width, height: laid.height, positions, routes };
 }
 
+// Whether a box sits at the given side of the piece it is in, so an edge can leave (or enter) it straight across
+// the gap between two pieces without crossing the piece.
+function facing(piece, id, side) {
+  const p = piece.positions.get(id);
+  if (!p) return true; // the piece is the box itself
+  const reach = SIZES.pad + 26;
+  return side === "right" ? p.x + p.width >= piece.width - reach : p.x <= reach;
+}
+
 // Packs the children of `container` (null: the top) into rows and routes the edges between them.
 async function section(st, container, vis, ctx) {
   const units = st.children.get(container);
@@ -227,7 +236,8 @@ async function section(st, container, vis, ctx) {
     if (su === null || tu === null || su === tu) continue;
     const a = where.get(index.get(su));
     const b = where.get(index.get(tu));
-    if (a.row === b.row && b.slot === a.slot + 1) plans.push({ e, kind: "adjacent" });
+    if (a.row === b.row && b.slot === a.slot + 1 && facing(pieces[index.get(su)], e.source, "right") &&
+        facing(pieces[index.get(tu)], e.target, "left")) plans.push({ e, kind: "adjacent" });
     else if (b.row === a.row + 1 || a.row === b.row) plans.push({ e, kind: "gap", gap: a.row + 1, lane: gapLanes[a.row + 1]++ });
     else {
       plans.push({ e, kind: "margin", g1: a.row + 1, g2: b.row, lane1: gapLanes[a.row + 1]++, lane2: gapLanes[b.row]++,

@@ -1,0 +1,65 @@
+"""Driving the graph view (a components-v1 iframe) in the browser suite and bench/graph_view.py: its state as the
+component publishes it on its <html> element, a drag from one box's handle onto another, a click on an edge."""
+
+from __future__ import annotations
+
+import time
+
+FRAME = 'iframe[title="dashboard.graph_view.skiplab_graph_view"]'
+STATE_JS = """() => { const f = document.querySelector('iframe[title="dashboard.graph_view.skiplab_graph_view"]');
+  const doc = f && f.contentDocument; if (!doc || !doc.documentElement) return null; const d = doc.documentElement.dataset;
+  return {layout: d.layout, nodes: Number(d.nodes), boxes: Number(d.boxes), edges: Number(d.edges),
+          ms: Number(d.layoutMs)}; }"""
+
+
+def graph_state(page) -> dict | None:  # noqa: ANN001 - a playwright Page
+    """What the graph view last drew: layout ("busy" | "done"), IR nodes, visible boxes and edges."""
+    return page.evaluate(STATE_JS)
+
+
+def wait_drawn(page, predicate=lambda s: True, timeout: float = 60.0) -> float:  # noqa: ANN001
+    """Poll every 10 ms until the layout is done and predicate(state) holds; the ms it took."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        s = graph_state(page)
+        if s and s["layout"] == "done" and predicate(s):
+            return 1000 * (time.perf_counter() - t0)
+        page.wait_for_timeout(10)
+    raise TimeoutError(f"the graph view did not get there in {timeout} s; last state: {graph_state(page)}")
+
+
+def graph(page):  # noqa: ANN001, ANN201 - a FrameLocator
+    return page.frame_locator(FRAME)
+
+
+def show_all(page) -> None:  # noqa: ANN001
+    """The graph frame in the window and the whole graph in the frame (pointer actions need both in view)."""
+    page.locator(FRAME).scroll_into_view_if_needed()
+    graph(page).get_by_role("button", name="Fit", exact=True).click()
+    page.wait_for_timeout(150)
+
+
+def drag(page, source: str, target: str) -> None:  # noqa: ANN001
+    """Press on a box's source handle (its right edge) and release over another box, as a user draws an edge."""
+    page.locator(FRAME).scroll_into_view_if_needed()
+    a = graph(page).locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source').bounding_box()
+    b = graph(page).locator(f'.react-flow__node[data-id="{target}"]').bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2 - 6, a["y"] + a["height"] / 2)
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2, steps=3)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+POINT_ON_EDGE_JS = """(el) => { const path = el.querySelector('path.react-flow__edge-path');
+  const p = path.getPointAtLength(path.getTotalLength() / 2); const m = path.getScreenCTM();
+  return {x: m.a * p.x + m.c * p.y + m.e, y: m.b * p.x + m.d * p.y + m.f}; }"""
+
+
+def click_edge(page, selector: str) -> None:  # noqa: ANN001
+    """Click the middle of the first edge matching `selector` (its drawn path, not its bounding box)."""
+    page.locator(FRAME).scroll_into_view_if_needed()
+    edge = graph(page).locator(selector).first
+    point = edge.evaluate(POINT_ON_EDGE_JS)
+    frame_box = page.locator(FRAME).bounding_box()
+    page.mouse.click(frame_box["x"] + point["x"], frame_box["y"] + point["y"])
