@@ -35,50 +35,25 @@ from tests.browser_support import (  # noqa: E402
     streamlit_server,
     wait_idle,
 )
+from tests.graph_view_support import FRAME, drag, graph, graph_state, show_all, wait_drawn  # noqa: E402
 
-FRAME = 'iframe[title="dashboard.graph_view.skiplab_graph_view"]'
-STATE_JS = """() => { const f = document.querySelector('iframe[title="dashboard.graph_view.skiplab_graph_view"]');
-  if (!f || !f.contentDocument) return null; const d = f.contentDocument.documentElement.dataset;
-  return {layout: d.layout, nodes: Number(d.nodes), boxes: Number(d.boxes), ms: Number(d.layoutMs)}; }"""
-
-
-def _state(page) -> dict | None:  # noqa: ANN001 - a playwright Page
-    return page.evaluate(STATE_JS)
-
-
-def _wait(page, predicate, timeout: float = 30.0) -> float:  # noqa: ANN001
-    """Poll (every 10 ms) until predicate(state) holds; the time it took, in ms."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        s = _state(page)
-        if s and predicate(s):
-            return 1000 * (time.perf_counter() - t0)
-        page.wait_for_timeout(10)
-    raise TimeoutError(f"graph view did not reach the state in {timeout} s; last: {_state(page)}")
-
-
-WATCH_JS = """(label) => { window.__changedAt = null; const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
-  .find(x => x.innerText.includes(label)); const v = m.querySelector('[data-testid="stMetricValue"]');
-  const before = v.innerText; const root = document.querySelector('[data-testid="stMain"]') || document.body;
-  const obs = new MutationObserver(() => { const now = [...document.querySelectorAll('[data-testid="stMetric"]')]
-    .find(x => x.innerText.includes(label)); if (now && now.querySelector('[data-testid="stMetricValue"]').innerText
-    !== before && !window.__changedAt) { window.__changedAt = Date.now(); obs.disconnect(); } });
+# A watcher in the main page: the browser's clock when the named metric's value changes.
+WATCH_JS = """(label) => { window.__changedAt = null; const value = () => { const m = [...document.querySelectorAll(
+    '[data-testid="stMetric"]')].find(x => x.innerText.includes(label));
+    return m ? m.querySelector('[data-testid="stMetricValue"]').innerText : null; };
+  const before = value(); const root = document.querySelector('[data-testid="stMain"]') || document.body;
+  const obs = new MutationObserver(() => { if (!window.__changedAt && value() !== before) {
+    window.__changedAt = Date.now(); obs.disconnect(); } });
   obs.observe(root, {subtree: true, childList: true, characterData: true}); }"""
 
 
-def _watch(page, label: str) -> None:  # noqa: ANN001
-    """From now on, note the wall-clock time (in the browser) at which the metric's value changes."""
+def _watch(page, label: str) -> None:  # noqa: ANN001 - a playwright Page
     page.evaluate(WATCH_JS, label)
 
 
 def _changed_at(page) -> float:  # noqa: ANN001
     page.wait_for_function("() => window.__changedAt !== null", polling=10, timeout=30_000)
     return page.evaluate("() => window.__changedAt")
-
-
-def _metric(page, label: str) -> str:  # noqa: ANN001
-    m = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return m.locator('[data-testid="stMetricValue"]').inner_text()
 
 
 def draw(page, preset: str, nodes: int) -> dict[str, float]:  # noqa: ANN001
@@ -88,78 +63,50 @@ def draw(page, preset: str, nodes: int) -> dict[str, float]:  # noqa: ANN001
     box.locator("input").fill(preset)
     t0 = time.perf_counter()
     page.keyboard.press("Enter")
-    _wait(page, lambda s: s["layout"] == "done" and s["nodes"] == nodes)
+    wait_drawn(page, lambda s: s["nodes"] == nodes)
     drawn = 1000 * (time.perf_counter() - t0)
-    frame = page.frame_locator(FRAME)
+    frame = graph(page)
     frame.locator(".react-flow__node").first.click()
     frame.locator('[data-testid="gv-info"]').wait_for(timeout=10_000)
     clickable = 1000 * (time.perf_counter() - t0)
-    layout_ms = _state(page)["ms"]
+    layout_ms = graph_state(page)["ms"]
     frame.locator('[data-testid="gv-info"] button').click()
     wait_idle(page)
     return {"drawn_ms": drawn, "clickable_ms": clickable, "layout_in_component_ms": layout_ms}
 
 
 def fold(page, group: str) -> dict[str, float]:  # noqa: ANN001
-    frame = page.frame_locator(FRAME)
-    before = _state(page)["boxes"]
+    frame = graph(page)
+    before = graph_state(page)["boxes"]
     t0 = time.perf_counter()
     frame.get_by_role("button", name=f"expand {group}", exact=True).click()
-    _wait(page, lambda s: s["layout"] == "done" and s["boxes"] != before)
+    wait_drawn(page, lambda s: s["boxes"] != before)
     unfold = 1000 * (time.perf_counter() - t0)
-    unfold_layout = _state(page)["ms"]
+    unfold_layout = graph_state(page)["ms"]
     t0 = time.perf_counter()
     frame.get_by_role("button", name=f"collapse {group}", exact=True).click()
-    _wait(page, lambda s: s["layout"] == "done" and s["boxes"] == before)
+    wait_drawn(page, lambda s: s["boxes"] == before)
     return {"unfold_ms": unfold, "fold_ms": 1000 * (time.perf_counter() - t0), "unfold_layout_ms": unfold_layout}
 
 
-def drag(page, source: str, target: str) -> None:  # noqa: ANN001
-    """Drag from a box's source handle onto another box (the way a user draws a skip)."""
-    frame = page.frame_locator(FRAME)
-    page.locator(FRAME).scroll_into_view_if_needed()
-    handle = frame.locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source')
-    a = handle.bounding_box()
-    b = frame.locator(f'.react-flow__node[data-id="{target}"]').bounding_box()
-    page.mouse.move(a["x"] + a["width"] / 2 - 6, a["y"] + a["height"] / 2)
-    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2, steps=3)
-    page.mouse.down()
-    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
-    page.mouse.up()
-
-
-def handle_debug(page, frame):  # noqa: ANN001, ANN201
-    return (frame.locator('.react-flow__node[data-id="group:stage1.block0"] .react-flow__handle.source').bounding_box(),
-            frame.locator('.react-flow__node[data-id="group:stage3.block1"]').bounding_box(),
-            page.viewport_size)
-
-
 def edit_round_trip(page, nodes: int) -> dict[str, float]:  # noqa: ANN001
-    """Drag stage1.block0 -> stage3.block1, projection adapter: time from "Add skip" to the new count."""
-    frame = page.frame_locator(FRAME)
-    before = _metric(page, "Parameters")
-    frame.get_by_role("button", name="Fit", exact=True).click()  # both ends in view
-    page.wait_for_timeout(100)
+    """Drag stage1.block0 -> stage3.block1, projection adapter: from "Add skip" to the new count (both times on the
+    browser's clock: when the component sent the action, when the metric changed)."""
+    show_all(page)
     drag(page, "group:stage1.block0", "group:stage3.block1")
-    popup = frame.locator('[data-testid="gv-connect"]')
-    try:
-        popup.wait_for(timeout=5000)
-    except Exception:
-        page.screenshot(path="/tmp/gv/bench_fail.png")
-        print(handle_debug(page, frame), file=sys.stderr)
-        raise
+    popup = graph(page).locator('[data-testid="gv-connect"]')
     popup.locator('select[aria-label="adapter"]').select_option("projection")
     _watch(page, "Parameters")
     popup.get_by_role("button", name="Add skip").click()
     changed = _changed_at(page)
-    sent = float(page.frame_locator(FRAME).locator("html").get_attribute("data-sent-at"))
-    counts = changed - sent  # browser clock at both ends: the click's own handling to the new count
-    _wait(page, lambda s: s["layout"] == "done" and s["nodes"] > nodes)
+    sent = float(graph(page).locator("html").get_attribute("data-sent-at"))
+    counts = changed - sent
+    wait_drawn(page, lambda s: s["nodes"] > nodes)
     redrawn = page.evaluate("() => Date.now()") - sent  # an upper bound (polled every 10 ms)
     wait_idle(page)
     page.get_by_role("button", name="Undo").click()  # back to the preset for the next try
     wait_idle(page)
-    _wait(page, lambda s: s["layout"] == "done" and s["nodes"] == nodes)
+    wait_drawn(page, lambda s: s["nodes"] == nodes)
     return {"counts_ms": counts, "redrawn_ms": redrawn}
 
 
@@ -198,15 +145,15 @@ def main() -> None:
         page.goto(url)
         wait_idle(page)
         select(page, "Start from a preset", "resnet8")  # warm the component (worker, JIT) once
-        _wait(page, lambda s: s["layout"] == "done")
+        wait_drawn(page)
         page.locator(FRAME).scroll_into_view_if_needed()
         draws, folds, edits = [], [], []
         for _ in range(args.repeat):
             draws.append(draw(page, "resnet152", n152))
             select(page, "Start from a preset", "resnet8")
-            _wait(page, lambda s: s["layout"] == "done" and s["nodes"] < 100)
+            wait_drawn(page, lambda s: s["nodes"] < 100)
         select(page, "Start from a preset", "resnet50")
-        _wait(page, lambda s: s["layout"] == "done" and s["nodes"] == n50)
+        wait_drawn(page, lambda s: s["nodes"] == n50)
         page.locator(FRAME).scroll_into_view_if_needed()
         for _ in range(args.repeat):
             folds.append(fold(page, "stage3.block2"))

@@ -191,7 +191,8 @@ def _palette(spec: dict[str, Any], load_spec: LoadSpec) -> None:
         st.markdown("**Add a node** (any registered op; wire it by dragging, or pick its inputs here)")
         ops = palette_ops()
         cols = st.columns([2, 2, 4])
-        op = cols[0].selectbox("Op to add", ops, index=ops.index("conv2d") if "conv2d" in ops else 0, key="build_pal_op")
+        op = cols[0].selectbox("Op to add", ops, index=ops.index("conv2d") if "conv2d" in ops else 0,
+                               key="build_pal_op")
         existing = _node_names(spec)
         name = cols[1].text_input("Name", free_name(spec, op), key=f"build_pal_name_{op}_{len(existing)}",
                                   help="Dot-separated identifiers: conv1, stage1.conv.")

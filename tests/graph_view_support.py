@@ -7,7 +7,8 @@ import time
 
 FRAME = 'iframe[title="dashboard.graph_view.skiplab_graph_view"]'
 STATE_JS = """() => { const f = document.querySelector('iframe[title="dashboard.graph_view.skiplab_graph_view"]');
-  const doc = f && f.contentDocument; if (!doc || !doc.documentElement) return null; const d = doc.documentElement.dataset;
+  const doc = f && f.contentDocument; if (!doc || !doc.documentElement) return null;
+  const d = doc.documentElement.dataset;
   return {layout: d.layout, nodes: Number(d.nodes), boxes: Number(d.boxes), edges: Number(d.edges),
           ms: Number(d.layoutMs)}; }"""
 

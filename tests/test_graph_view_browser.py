@@ -140,12 +140,11 @@ def test_draw_a_network_from_nothing_and_train_it(page):
         page.get_by_role("button", name="Add node").click()
         wait_drawn(page, lambda s, n=k + 2: s["nodes"] == n)  # unwired, so drawn red: "takes 1 input(s), got 0"
         wait_idle(page)
-    wires = 0
-    for src, (_, dst) in zip(["input"] + [name for _, name in NET], NET, strict=False):
+    sources = ["input"] + [name for _, name in NET]
+    for wires, (src, (_, dst)) in enumerate(zip(sources, NET, strict=False), start=1):
         show_all(page)
         drag(page, src, dst)
         graph(page).get_by_role("button", name="Wire as an input").click()
-        wires += 1
         wait_idle(page)
         wait_drawn(page, lambda s, n=wires: s["edges"] == n)
     # conv 3 -> 16 (3x3, no bias) and linear 16 -> 10
