@@ -37,16 +37,23 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module")
+def context(browser):
+    """One browser context for the module: the component's files load once (cached), each test opens the app anew."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield ctx
+    ctx.close()
+
+
 @pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def page(context, server):
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     pg.goto(server)
     wait_idle(pg)
     wait_drawn(pg)
     yield pg
-    context.close()
+    pg.close()
 
 
 def metric(page, label: str) -> str:
@@ -165,14 +172,14 @@ def test_draw_a_network_from_nothing_and_train_it(page):
     screenshot(page, "graph_drawn_trained")
 
 
-@pytest.mark.parametrize("preset", ["resnet50", "densenet121", "unet"])
-def test_screenshots_of_the_big_three(page, preset):
+def test_screenshots_of_resnet50_densenet121_and_unet(page):
     from engine.api import expand
 
-    select(page, "Start from a preset", preset)
-    n = len(expand(preset).nodes)
-    wait_drawn(page, lambda s: s["nodes"] == n)
-    page.locator(FRAME).scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.locator(FRAME).screenshot(path=str(ARTIFACTS / f"graph_{preset}.png"))
+    for preset in ("resnet50", "densenet121", "unet"):
+        select(page, "Start from a preset", preset)
+        n = len(expand(preset).nodes)
+        wait_drawn(page, lambda s, n=n: s["nodes"] == n)
+        page.locator(FRAME).scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        page.locator(FRAME).screenshot(path=str(ARTIFACTS / f"graph_{preset}.png"))
