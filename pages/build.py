@@ -75,7 +75,7 @@ tab_knobs, tab_edges, tab_yaml = st.tabs(["Knobs", "Skip edges", "YAML"])
 with tab_knobs:
     spec = dict(ss.build_spec)
     if spec.get("family") == "graph":
-        st.info("A `graph` spec lists its nodes by hand: edit it in the YAML tab.")
+        st.info("A `graph` spec lists its nodes by hand: draw it below (palette and wires) or edit the YAML tab.")
     elif spec.get("family") in FAMILY_SPECS:
         spec = spec_widgets(spec, key=f"build_k{rev}")
     spec["name"] = ss.build_spec.get("name", "")
