@@ -136,9 +136,12 @@ def graph_panel(ev: Evaluation, spec: dict[str, Any], load_spec: LoadSpec) -> No
                    width="stretch")
     names = set(ev.graph.nodes) if ev.graph is not None else set()
     paint = _statistics(_store(), names, cols[2:]) if ev.ok else {}
+    # One slot whether or not there is a note: the component must keep its place among the page's elements, or
+    # Streamlit mounts a new frame (a reload, and the folding is lost).
+    slot = st.empty()
     note = ss.pop("build_graph_note", None)
     if note:
-        (st.error if note[0] == "error" else st.caption)(note[1])
+        (slot.error if note[0] == "error" else slot.caption)(note[1])
     model = scene(ev, spec, **paint)
     if model is None:
         return

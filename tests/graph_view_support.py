@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from tests.browser_support import ARTIFACTS
+
 FRAME = 'iframe[title="dashboard.graph_view.skiplab_graph_view"]'
 STATE_JS = """() => { const f = document.querySelector('iframe[title="dashboard.graph_view.skiplab_graph_view"]');
   const doc = f && f.contentDocument; if (!doc || !doc.documentElement) return null;
@@ -41,7 +43,8 @@ def show_all(page) -> None:  # noqa: ANN001
 
 
 def drag(page, source: str, target: str) -> None:  # noqa: ANN001
-    """Press on a box's source handle (its right edge) and release over another box, as a user draws an edge."""
+    """Press on a box's source handle (its right edge) and release over another box, as a user draws an edge;
+    the drawing then offers what to make of it (a skip, a wire)."""
     page.locator(FRAME).scroll_into_view_if_needed()
     a = graph(page).locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source').bounding_box()
     b = graph(page).locator(f'.react-flow__node[data-id="{target}"]').bounding_box()
@@ -50,6 +53,13 @@ def drag(page, source: str, target: str) -> None:  # noqa: ANN001
     page.mouse.down()
     page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
     page.mouse.up()
+    try:
+        graph(page).locator('[data-testid="gv-connect"]').wait_for(timeout=10_000)
+    except Exception as exc:  # keep what the drawing looked like: a drag is the step most sensitive to layout
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator(FRAME).screenshot(path=str(ARTIFACTS / "graph_drag_failed.png"))
+        raise AssertionError(f"no connect popup after a drag {source} -> {target} (handle at {a}, target at {b}); "
+                             "see artifacts/screenshots/graph_drag_failed.png") from exc
 
 
 POINT_ON_EDGE_JS = """(el) => { const path = el.querySelector('path.react-flow__edge-path');

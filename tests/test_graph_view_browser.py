@@ -157,6 +157,14 @@ def test_draw_a_network_from_nothing_and_train_it(page):
     # conv 3 -> 16 (3x3, no bias) and linear 16 -> 10
     page.wait_for_function("() => document.body.innerText.includes('602')")
     assert metric(page, "Parameters") == "602"
+    # Set an argument: click the conv in the drawing, then edit it below.
+    show_all(page)
+    graph(page).locator('.react-flow__node[data-id="conv2d1"]').click()
+    page.get_by_text("Selected node: conv2d1 (conv2d)").wait_for()
+    editor = page.locator(".st-key-build_node_editor")
+    editor.locator('[data-testid="stNumberInput"]').filter(has_text="out_channels").locator("input").fill("8")
+    editor.get_by_role("button", name="Apply arguments").click()
+    assert wait_metric_change(page, "Parameters", "602") == "306"  # 3 * 8 * 9 + 8 * 10 + 10
     text = yaml_text(page)
     assert "family: graph" in text and "linear1" in text
     screenshot(page, "graph_drawn_from_nothing")

@@ -4,7 +4,7 @@ import React, { useCallback, useEffect, useMemo, useRef, useState } from "react"
 import { BaseEdge, Handle, MarkerType, MiniMap, Panel, Position, ReactFlow, useReactFlow } from "@xyflow/react";
 import ELK from "elkjs/lib/elk-api.js";
 import { visibleGraph, signature } from "./visible.js";
-import { layoutGraph, arcPath, polylinePath, trimEnds, foldedCaption, si } from "./layout.js";
+import { layoutGraph, arcPath, errorPath, polylinePath, trimEnds, foldedCaption, si } from "./layout.js";
 import { Streamlit } from "./streamlit.js";
 
 const elk = new ELK({ workerUrl: "./elk-worker.min.js" });
@@ -105,8 +105,8 @@ function ArcEdge({ id, data, markerEnd, style }) {
     <>
       <BaseEdge id={id} path={data.d} markerEnd={markerEnd} style={style} interactionWidth={10} />
       {data.kind === "error" && data.text ? (
-        <text className="gv-edge-label gv-error-label" x={data.mid.x} y={data.mid.y - 4} textAnchor="middle">
-          {data.text.length > 90 ? `${data.text.slice(0, 89)}…` : data.text}
+        <text className="gv-edge-label gv-error-label" x={data.mid.x} y={data.mid.y}>
+          {data.text.length > 70 ? `${data.text.slice(0, 69)}…` : data.text}
         </text>
       ) : null}
     </>
@@ -300,6 +300,7 @@ export function GraphView({ model, height, viewKey }) {
   const [width, setWidth] = useState(() => window.innerWidth);
   const lastChoice = useRef({ merge: "add", adapter: "none" });
   const connectFrom = useRef(null);
+  const connectedAt = useRef(-1e9); // a drag between two boxes ends in a click on their common ancestor, the pane
   const seq = useRef(0);
   const fitFor = useRef(null);
   const focus = useRef(null);
@@ -344,8 +345,10 @@ export function GraphView({ model, height, viewKey }) {
   const nodes = useMemo(() => {
     if (!layout) return [];
     const pos = layout.positions;
-    const shown = new Set(layout.vis.boxes.map((b) => b.id));
-    return layout.vis.boxes.filter((b) => pos.has(b.id)).map((b) => {
+    // The current model's data (colours, statistics) at the last layout's positions: a change that moves
+    // nothing (a statistic at another step) redraws without a new layout.
+    const shown = new Set(vis.boxes.map((b) => b.id));
+    return vis.boxes.filter((b) => pos.has(b.id)).map((b) => {
       const p = pos.get(b.id);
       const parent = b.parent && shown.has(b.parent) ? pos.get(b.parent) : null;
       const node = {
@@ -359,12 +362,12 @@ export function GraphView({ model, height, viewKey }) {
       if (parent) node.parentId = b.parent;
       return node;
     });
-  }, [layout, toggle, selected]);
+  }, [layout, vis, toggle, selected]);
 
   const edges = useMemo(() => {
     if (!layout) return [];
     const out = [];
-    for (const e of layout.vis.edges) {
+    for (const e of vis.edges) {
       const colour = EDGE_COLOURS[e.kind] || EDGE_COLOURS.flow;
       const style = { stroke: colour, strokeWidth: e.kind === "flow" ? 1.4 : 1.8 };
       if (e.kind === "dense") Object.assign(style, { strokeDasharray: "4 3", strokeWidth: 1.1, opacity: 0.55 });
@@ -378,13 +381,14 @@ export function GraphView({ model, height, viewKey }) {
         if (!r || !r.points.length) continue;
         out.push({ ...base, type: "routed", data: { points: r.points, labelAt: r.label, text: e.label, edge: e } });
       } else {
-        const arc = arcPath(layout.positions, e.source, e.target, e.kind === "error" ? 1.4 : 1);
+        const arc = e.kind === "error" ? errorPath(layout.positions, e.source, e.target)
+          : arcPath(layout.positions, e.source, e.target);
         if (!arc) continue;
         out.push({ ...base, type: "arc", data: { d: arc.d, mid: arc.mid, kind: e.kind, text: e.label, edge: e } });
       }
     }
     return out;
-  }, [layout]);
+  }, [layout, vis]);
 
   // Fit a new architecture; after a fold or an unfold, keep the zoom and centre what was toggled.
   useEffect(() => {
@@ -424,6 +428,7 @@ export function GraphView({ model, height, viewKey }) {
 
   const onConnectStart = useCallback((_, { nodeId }) => { connectFrom.current = nodeId; }, []);
   const onConnectEnd = useCallback((ev, state) => {
+    connectedAt.current = performance.now();
     const source = connectFrom.current;
     connectFrom.current = null;
     let target = state && state.toNode ? state.toNode.id : null;
@@ -469,7 +474,10 @@ export function GraphView({ model, height, viewKey }) {
       <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
         nodesDraggable={false} nodesConnectable elementsSelectable={false} minZoom={0.03} maxZoom={2.5}
         onConnectStart={onConnectStart} onConnectEnd={onConnectEnd} onNodeClick={onNodeClick}
-        onEdgeClick={onEdgeClick} onPaneClick={() => { setSelected(null); setEdgeMenu(null); setPending(null); }}
+        onEdgeClick={onEdgeClick} onPaneClick={() => {
+          if (performance.now() - connectedAt.current < 400) return; // that click closes nothing
+          setSelected(null); setEdgeMenu(null); setPending(null);
+        }}
         onlyRenderVisibleElements={nodes.length > 300} proOptions={{ hideAttribution: true }}
         zoomOnDoubleClick={false}>
         <Panel position="top-left">
@@ -478,7 +486,7 @@ export function GraphView({ model, height, viewKey }) {
             <button type="button" onClick={() => setAll(true)} title="Fold every stage and block">Collapse all</button>
             <button type="button" onClick={() => { fitFor.current = null; focus.current = null; setOverrides({}); }}
               title="The default folding">Default view</button>
-            <button type="button" onClick={() => rf.fitView({ padding: 0.04, duration: 0 })} title="Show it all">
+            <button type="button" onClick={() => rf.fitView({ padding: 0.04, duration: 0, maxZoom: 1 })} title="Show it all">
               Fit</button>
             <span className="gv-count" data-testid="gv-count">
               {vis.boxes.filter((b) => b.type !== "open").length} boxes · {model.nodes.length} nodes

@@ -167,7 +167,12 @@ async function layUnit(st, unit, vis, ctx) {
     const size = unit.type === "open" ? boxSize({ ...unit, type: "folded" }) : boxSize(unit);
     return { ...size, positions: new Map(), routes: new Map() };
   }
-  if (leafWidth(st, unit) > ctx.rowWidth * 1.15 && st.children.get(unit.id).length > 1) {
+  // Rows of sub-groups (blocks of a stage, layers of a dense block) when the group is wider than the view; a group
+  // of plain nodes stays with ELK, which lays parallel branches (a shortcut beside its residual branch) side by side.
+  const kids = st.children.get(unit.id);
+  const width = leafWidth(st, unit);
+  if (kids.length > 1 && ((width > ctx.rowWidth * 1.15 && kids.some((k) => k.type !== "op")) ||
+      width > ctx.rowWidth * 3)) {
     const inner = await section(st, unit.id, vis, ctx);
     const positions = new Map();
     const routes = new Map();
@@ -318,7 +323,20 @@ export async function layoutGraph(vis, elk, cache, viewWidth) {
   return { positions, routes, width: top.width + 2 * SIZES.margin, height: top.height + 2 * SIZES.margin };
 }
 
-// An overlay arc (dense provenance, an error) from the top of one box to the top of another.
+// An error edge: an S-curve from the right of one box into the left of the other, bulging sideways so it stays
+// visible when the two boxes sit one above the other; labelled beside where it leaves.
+export function errorPath(positions, source, target) {
+  const a = positions.get(source);
+  const b = positions.get(target);
+  if (!a || !b) return null;
+  const s = { x: a.x + a.width, y: a.y + Math.min(a.height / 2, SIZES.header - 9) };
+  const t = { x: b.x, y: b.y + Math.min(b.height / 2, SIZES.header - 9) };
+  const bulge = Math.max(60, Math.abs(t.y - s.y) * 0.35);
+  return { d: `M ${s.x} ${s.y} C ${s.x + bulge} ${s.y}, ${t.x - bulge} ${t.y}, ${t.x} ${t.y}`,
+    mid: { x: s.x + 8, y: s.y - 6 } };
+}
+
+// An overlay arc (dense provenance) from the top of one box to the top of another.
 export function arcPath(positions, source, target, bend = 1) {
   const a = positions.get(source);
   const b = positions.get(target);
