@@ -12,7 +12,8 @@ STATE_JS = """() => { const f = document.querySelector('iframe[title="dashboard.
   const doc = f && f.contentDocument; if (!doc || !doc.documentElement) return null;
   const d = doc.documentElement.dataset;
   return {layout: d.layout, nodes: Number(d.nodes), boxes: Number(d.boxes), edges: Number(d.edges),
-          ms: Number(d.layoutMs)}; }"""
+          ms: Number(d.layoutMs), seq: [d.layoutSeq, d.laidOutSeq], measured: d.measured,
+          error: d.layoutError || null}; }"""
 
 
 def graph_state(page) -> dict | None:  # noqa: ANN001 - a playwright Page
@@ -21,25 +22,45 @@ def graph_state(page) -> dict | None:  # noqa: ANN001 - a playwright Page
 
 
 def wait_drawn(page, predicate=lambda s: True, timeout: float = 60.0) -> float:  # noqa: ANN001
-    """Poll every 10 ms until the layout is done and predicate(state) holds; the ms it took."""
+    """Poll every 10 ms until the layout is done and predicate(state) holds; the ms it took. The frame is scrolled
+    into view first, as a user looks at it: Chromium does not render a frame out of view, so it is never done."""
     t0 = time.perf_counter()
+    if page.locator(FRAME).count():
+        page.locator(FRAME).scroll_into_view_if_needed()
     while time.perf_counter() - t0 < timeout:
         s = graph_state(page)
         if s and s["layout"] == "done" and predicate(s):
             return 1000 * (time.perf_counter() - t0)
         page.wait_for_timeout(10)
-    raise TimeoutError(f"the graph view did not get there in {timeout} s; last state: {graph_state(page)}")
+    where = page.locator(FRAME).bounding_box() if page.locator(FRAME).count() else None
+    raise TimeoutError(f"the graph view did not get there in {timeout} s; last state: {graph_state(page)}; "
+                       f"frame at {where} in a window of {page.viewport_size}; "
+                       f"{graph(page).locator('.react-flow__node').count()} boxes in the page")
 
 
 def graph(page):  # noqa: ANN001, ANN201 - a FrameLocator
     return page.frame_locator(FRAME)
 
 
+def settle(page, timeout: float = 10.0) -> None:  # noqa: ANN001
+    """Wait until the drawing's viewport (pan and zoom) has stopped moving: on a loaded machine a fit takes a
+    while to land, and a drag computed from positions before it would miss its boxes."""
+    viewport = graph(page).locator(".react-flow__viewport")
+    last, t0 = None, time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        now = viewport.get_attribute("style")
+        if now == last:
+            return
+        last = now
+        page.wait_for_timeout(120)
+
+
 def show_all(page) -> None:  # noqa: ANN001
     """The graph frame in the window and the whole graph in the frame (pointer actions need both in view)."""
     page.locator(FRAME).scroll_into_view_if_needed()
     graph(page).get_by_role("button", name="Fit", exact=True).click()
-    page.wait_for_timeout(150)
+    page.wait_for_timeout(50)
+    settle(page)
 
 
 def drag(page, source: str, target: str) -> None:  # noqa: ANN001
@@ -58,7 +79,13 @@ def drag(page, source: str, target: str) -> None:  # noqa: ANN001
     except Exception as exc:  # keep what the drawing looked like: a drag is the step most sensitive to layout
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator(FRAME).screenshot(path=str(ARTIFACTS / "graph_drag_failed.png"))
-        raise AssertionError(f"no connect popup after a drag {source} -> {target} (handle at {a}, target at {b}); "
+        html = graph(page).locator("html")
+        mounted = html.get_attribute("data-mounted-at")
+        now = page.evaluate("() => Date.now()")
+        raise AssertionError(f"no connect popup after a drag {source} -> {target} (handle at {a}, target at {b}; "
+                             f"the frame loaded {now - int(mounted or 0)} ms ago; state {graph_state(page)}, "
+                             f"{html.get_attribute('data-drawn-edges')} edges given to React Flow, "
+                             f"{graph(page).locator('.react-flow__edge').count()} in the page); "
                              "see artifacts/screenshots/graph_drag_failed.png") from exc
 
 

@@ -15,7 +15,7 @@ from tests.browser_support import (
     streamlit_server,
     wait_idle,
 )
-from tests.graph_view_support import FRAME, click_edge, drag, graph, show_all, wait_drawn
+from tests.graph_view_support import FRAME, click_edge, drag, graph, graph_state, show_all, wait_drawn
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "ok")]
 
@@ -102,9 +102,16 @@ def test_an_edge_that_does_not_fit_is_red_beside_its_message(page):
     drag(page, "group:stage1.block0", "group:stage3.block0")  # 16x32x32 into 64x8x8, no adapter
     graph(page).locator('[data-testid="gv-connect"]').get_by_role("button", name="Add skip").click()
     page.get_by_text("This architecture does not build").wait_for()
-    wait_drawn(page, lambda s: s["edges"] > 0)
+    graph(page).locator('[data-testid="gv-error"]').wait_for()  # the model with the error has arrived
+    wait_drawn(page)
     red = graph(page).locator(".react-flow__edge.gv-error")
-    red.first.wait_for()
+    try:
+        red.first.wait_for(timeout=20_000)
+    except Exception as exc:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator(FRAME).screenshot(path=str(ARTIFACTS / "graph_red_edge_missing.png"))
+        raise AssertionError(f"no red edge; {graph(page).locator('.react-flow__edge').count()} edges drawn; "
+                             f"state {graph_state(page)}") from exc
     assert red.first.locator("path.react-flow__edge-path").evaluate("p => getComputedStyle(p).stroke") == \
         "rgb(214, 39, 40)"
     message = graph(page).locator('[data-testid="gv-error"]').inner_text()

@@ -1,7 +1,10 @@
 // The graph view: React Flow draws the laid-out boxes and edges; the page (Python) owns the spec.
 // Every user text (node names, spec names, messages) is rendered as React text: never as HTML.
 import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { BaseEdge, Handle, MarkerType, MiniMap, Panel, Position, ReactFlow, useReactFlow } from "@xyflow/react";
+import {
+  applyNodeChanges, BaseEdge, Handle, MarkerType, MiniMap, Panel, Position, ReactFlow, useNodesInitialized,
+  useReactFlow,
+} from "@xyflow/react";
 import ELK from "elkjs/lib/elk-api.js";
 import { visibleGraph, signature } from "./visible.js";
 import { layoutGraph, arcPath, errorPath, polylinePath, trimEnds, foldedCaption, si } from "./layout.js";
@@ -12,6 +15,7 @@ const layoutCache = new Map();
 
 const EDGE_COLOURS = { flow: "#9aa3b2", skip: "#e67e22", dense: "#f0a35e", error: "#d62728" };
 const MERGES = ["add", "concat", "gate"];
+const VIRTUAL_FROM = 300; // boxes: past this, only those in view are rendered
 const ADAPTERS = ["none", "projection", "pool"];
 
 function nonce() {
@@ -304,6 +308,7 @@ export function GraphView({ model, height, viewKey }) {
   const seq = useRef(0);
   const fitFor = useRef(null);
   const focus = useRef(null);
+  const placed = useRef(null); // the layout the viewport was last set for
   const t0 = useRef(performance.now());
 
   useEffect(() => { setOverrides({}); setSelected(null); fitFor.current = null; }, [viewKey]);
@@ -320,6 +325,7 @@ export function GraphView({ model, height, viewKey }) {
     const mine = ++seq.current;
     const started = performance.now();
     document.documentElement.dataset.layout = "busy";
+    document.documentElement.dataset.layoutSeq = String(mine);
     const frame = wrapper.current ? wrapper.current.getBoundingClientRect().width : width;
     layoutGraph(vis, elk, layoutCache, Math.round((frame || width) / 100) * 100).then((result) => {
       if (mine !== seq.current) return;
@@ -330,7 +336,9 @@ export function GraphView({ model, height, viewKey }) {
       root.edges = String(vis.edges.length);
       root.layoutMs = String(Math.round(performance.now() - started));
       root.sinceLoadMs = String(Math.round(performance.now() - t0.current));
+      root.laidOutSeq = String(mine);
     }).catch((err) => {
+      document.documentElement.dataset.layoutError = String(err).slice(0, 300);
       if (mine !== seq.current) return;
       document.documentElement.dataset.layout = "failed";
       console.error(err); // eslint-disable-line no-console
@@ -364,6 +372,25 @@ export function GraphView({ model, height, viewKey }) {
     });
   }, [layout, vis, toggle, selected]);
 
+  // React Flow measures each box (and its handles) once and reports it as a change; keeping the measurement on
+  // our nodes keeps it across re-renders (a node given without one is measured again, and until then its edges
+  // are not drawn and its handles start no connection).
+  const [rfNodes, setRfNodes] = useState([]);
+  useEffect(() => {
+    setRfNodes((prev) => {
+      const old = new Map(prev.map((n) => [n.id, n]));
+      return nodes.map((n) => {
+        const o = old.get(n.id);
+        return o && o.measured && o.type === n.type && o.width === n.width && o.height === n.height
+          ? { ...n, measured: o.measured } : n;
+      });
+    });
+  }, [nodes]);
+  const onNodesChange = useCallback((changes) => {
+    const sizes = changes.filter((c) => c.type === "dimensions");
+    if (sizes.length) setRfNodes((ns) => applyNodeChanges(sizes, ns));
+  }, []);
+
   const edges = useMemo(() => {
     if (!layout) return [];
     const out = [];
@@ -394,7 +421,6 @@ export function GraphView({ model, height, viewKey }) {
   useEffect(() => {
     if (!layout || !nodes.length) return;
     const frame = wrapper.current ? wrapper.current.getBoundingClientRect() : { width, height };
-    const doneMarker = () => { document.documentElement.dataset.layout = "done"; };
     if (fitFor.current !== viewKey) {
       fitFor.current = viewKey;
       const top = 52; // below the toolbar
@@ -413,8 +439,18 @@ export function GraphView({ model, height, viewKey }) {
         { zoom: z });
       focus.current = null;
     }
-    requestAnimationFrame(doneMarker);
+    placed.current = layout;
   }, [layout, nodes.length]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // Drawn once React Flow has measured every box and handle (before that a press on a handle starts nothing).
+  const virtual = nodes.length > VIRTUAL_FROM;
+  const measured = useNodesInitialized({ includeHiddenNodes: !virtual });
+  useEffect(() => {
+    const root = document.documentElement.dataset;
+    root.measured = String(measured);
+    if (layout && measured && placed.current === layout) root.layout = "done";
+    document.documentElement.dataset.drawnEdges = String(edges.length); // what React Flow was given
+  });
 
   const boxById = useMemo(() => new Map(vis.boxes.map((b) => [b.id, b])), [vis]);
   const selectedBox = selected ? boxById.get(selected) : null;
@@ -471,14 +507,14 @@ export function GraphView({ model, height, viewKey }) {
 
   return (
     <div ref={wrapper} className="gv-root" style={{ height }} data-testid="graph-view">
-      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+      <ReactFlow nodes={rfNodes} edges={edges} onNodesChange={onNodesChange} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
         nodesDraggable={false} nodesConnectable elementsSelectable={false} minZoom={0.03} maxZoom={2.5}
         onConnectStart={onConnectStart} onConnectEnd={onConnectEnd} onNodeClick={onNodeClick}
         onEdgeClick={onEdgeClick} onPaneClick={() => {
           if (performance.now() - connectedAt.current < 400) return; // that click closes nothing
           setSelected(null); setEdgeMenu(null); setPending(null);
         }}
-        onlyRenderVisibleElements={nodes.length > 300} proOptions={{ hideAttribution: true }}
+        onlyRenderVisibleElements={virtual} proOptions={{ hideAttribution: true }}
         zoomOnDoubleClick={false}>
         <Panel position="top-left">
           <div className="gv-panel gv-toolbar">

@@ -27,4 +27,5 @@ function Root() {
   );
 }
 
+document.documentElement.dataset.mountedAt = String(Date.now());
 createRoot(document.getElementById("root")).render(<Root />);
