@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import experiment_charts as ec
-from engine.experiments import Experiment, ExperimentStore
+from engine.api import experiments
 
 PREFIX = "experiments"
 SKIP_FIELDS = {"device"}  # always auto in the dashboard
@@ -32,7 +32,7 @@ def _optional(annotation: Any) -> Any:
     return None
 
 
-def options_form(exp: Experiment) -> dict[str, Any]:
+def options_form(exp: experiments.Experiment) -> dict[str, Any]:
     """One widget per option (defaults from the model); returns the values that differ from the defaults."""
     values: dict[str, Any] = {}
     fields = [(n, f) for n, f in exp.options.model_fields.items() if n not in SKIP_FIELDS]
@@ -157,9 +157,9 @@ _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _l
 
 
 @st.cache_resource(show_spinner=False)
-def _exp_store(path: str | None) -> ExperimentStore:
-    return ExperimentStore(path)
+def _exp_store(path: str | None) -> experiments.ExperimentStore:
+    return experiments.ExperimentStore(path)
 
 
-def get_experiment_store() -> ExperimentStore:
+def get_experiment_store() -> experiments.ExperimentStore:
     return _exp_store(os.environ.get("SKIPLAB_STORE"))

@@ -12,8 +12,8 @@ from dashboard.experiments_view import (
     render_progress,
     render_results,
 )
-from engine import experiments as ex
-from engine.errors import SkipLabError
+from engine.api import SkipLabError
+from engine.api import experiments as ex
 
 ss = st.session_state
 st.title("Experiments")

@@ -12,11 +12,11 @@ import torch
 from engine.api import expand
 from engine.build import build
 from engine.cli import main
-from engine.errors import SpecError
-from engine.experiments import ExperimentStore, cancel, create_experiment, execute, get_experiment
-from engine.experiments.blocks import find_blocks
-from engine.experiments.lesion import accuracy, lesion_study, lesioned
-from engine.experiments.share import shortcut_share
+from engine.core.errors import SpecError
+from engine.lab.experiments import ExperimentStore, cancel, create_experiment, execute, get_experiment
+from engine.lab.experiments.blocks import find_blocks
+from engine.lab.experiments.lesion import accuracy, lesion_study, lesioned
+from engine.lab.experiments.share import shortcut_share
 from engine.store import RunStore
 from engine.train.trainer import train
 
