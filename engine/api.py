@@ -59,12 +59,14 @@ __all__ = [
 
 
 def crosscheck(spec: SpecLike, *, input_shape: list[int] | None = None,
-               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo")) -> CrossCheck:
+               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo"), isolate: bool = False) -> CrossCheck:
     """fvcore, FlopCounterMode and torchinfo on fresh models of the spec, reconciled with our counts
-    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request."""
-    from engine.analysis.crosscheck import crosscheck as run
+    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request. `isolate` runs it
+    in a child process, as a server must: the libraries need process-wide settings (threads, warnings)."""
+    from engine.analysis import crosscheck as cc
 
-    return run(load_spec(spec, input_shape=input_shape), tools)
+    parsed = load_spec(spec, input_shape=input_shape)
+    return cc.crosscheck_isolated(to_dict(parsed), tools) if isolate else cc.crosscheck(parsed, tools)
 
 
 def compare(spec_a: SpecLike, spec_b: SpecLike, *, batch: int = 1, dtype: str = "float32",

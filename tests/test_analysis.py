@@ -174,3 +174,16 @@ def test_group_rollups_add_up():
     assert sum(g.backward_flops for g in stages) == a.backward_flops
     input_saved = 3 * 224 * 224 * 2 * 4  # the data, saved by the stem conv, belongs to no stage
     assert sum(g.saved_bytes for g in stages) + input_saved == a.memory["saved_activations_bytes"]
+
+
+def test_trainable_params_leave_out_frozen_nodes():
+    graph = expand("resnet8")
+    full = analyze(graph)
+    assert full.trainable_params == full.params
+    frozen = [n for n in graph.nodes.values() if n.stage in ("stem", "stage1")]
+    for node in frozen:
+        node.meta["frozen"] = True
+    part = analyze(graph)
+    assert part.params == full.params
+    stem_stage1 = sum(g.params for g in full.rollup("stage") if g.name in ("stem", "stage1"))
+    assert part.trainable_params == full.params - stem_stage1 and stem_stage1 > 0

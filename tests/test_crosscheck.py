@@ -4,6 +4,7 @@ classic U-Net), unexplained differences flagged, failures reported in the row, t
 import json
 
 import pytest
+import torch
 
 import engine.analysis.crosscheck as cc_mod
 import engine.analysis.toolrules as rules
@@ -150,3 +151,33 @@ def test_summary_cli_crosscheck_json(capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects it before the command runs
         main(["summary", "resnet8", "--dtype", "int4"])
     assert exit_info.value.code == 2
+
+
+def test_isolated_crosscheck_leaves_the_server_process_alone():
+    """The dashboard runs the cross-check in a child: threads, logger levels and warning filters of the server
+    process (shared by every session) stay as they were, and the numbers equal an in-process run."""
+    import logging
+    import warnings
+
+    from engine.api import crosscheck as api_crosscheck
+
+    threads = torch.get_num_threads()
+    levels = {n: logging.getLogger(n).level for n in ("fvcore", "fvcore.nn.jit_analysis", "torchinfo")}
+    filters = list(warnings.filters)
+    isolated = api_crosscheck("resnet8", isolate=True, tools=("flop_counter",))
+    assert torch.get_num_threads() == threads
+    assert {n: logging.getLogger(n).level for n in levels} == levels
+    assert list(warnings.filters) == filters
+    here = api_crosscheck("resnet8", tools=("flop_counter",))
+    def key(check):
+        return [(r.tool, r.total, r.explained) for r in check.rows]
+
+    assert key(isolated) == key(here)
+
+
+def test_isolated_crosscheck_reports_bad_input_as_a_message():
+    from engine.api import SpecError
+    from engine.api import crosscheck as api_crosscheck
+
+    with pytest.raises(SpecError, match="unknown cross-check tool"):
+        api_crosscheck("resnet8", isolate=True, tools=("nope",))

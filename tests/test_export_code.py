@@ -262,7 +262,6 @@ def _extra_graphs() -> list[Graph]:
 
 
 def test_extra_ops_export() -> None:
-    pytest.importorskip("engine.ir.ops.extra", reason="engine/ops_extra.py (the families branch) is not merged yet")
     from engine.build import build
 
     for graph in _extra_graphs():
@@ -276,7 +275,6 @@ def test_extra_ops_export() -> None:
 
 
 def test_edited_spec_export() -> None:
-    pytest.importorskip("engine.ir.ops.extra", reason="connectivity edits come with the families branch")
     from engine.spec import to_dict
 
     spec = to_dict(load_spec("resnet20"))

@@ -13,8 +13,10 @@ reported as ``unexplained`` with the nodes where it arises, never hidden.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
+import multiprocessing
 import time
 import warnings
 from collections import Counter
@@ -27,6 +29,7 @@ from torch import nn
 from engine.analysis import Analysis, NodeRow, analyze
 from engine.analysis.toolrules import MACS, Part, flop_counter_parts, fvcore_parts, torchinfo_parts
 from engine.build import build, example_input
+from engine.core.errors import SkipLabError, SpecError
 from engine.ir.graph import INPUT, Graph
 
 log = logging.getLogger(__name__)
@@ -119,7 +122,7 @@ def crosscheck(spec_or_graph: Any, tools: tuple[str, ...] = TOOLS) -> CrossCheck
 
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown:
-        raise ValueError(f"unknown cross-check tool {unknown[0]!r}; valid: {', '.join(TOOLS)}")
+        raise SpecError("tools", f"unknown cross-check tool {unknown[0]!r}; valid: {', '.join(TOOLS)}")
     start = time.perf_counter()
     graph = spec_or_graph if isinstance(spec_or_graph, Graph) else expand(spec_or_graph)
     a = analyze(graph)
@@ -342,6 +345,28 @@ def _guard_many(tools: tuple[str, ...], fn: Any) -> list[ToolRow]:
         log.warning("%s failed: %s", tools[0], exc)
         msg = f"{exc.__class__.__name__}: {exc}"
         return [ToolRow(t, None, COUNTS[t], 0, 0, False, f"{t}: failed ({msg})", error=msg) for t in tools]
+
+
+def _in_child(spec_data: dict[str, Any], tools: tuple[str, ...]) -> tuple[CrossCheck | None, str]:
+    """The child's side of `crosscheck_isolated`: a CrossCheck, or the message of the error it raised."""
+    from engine.arch import parse
+
+    try:
+        return crosscheck(parse(spec_data), tools), ""
+    except SkipLabError as exc:
+        return None, str(exc)
+
+
+def crosscheck_isolated(spec_data: dict[str, Any], tools: tuple[str, ...] = TOOLS) -> CrossCheck:
+    """`crosscheck` in a child process. The libraries are run with one torch thread, their loggers and
+    warnings silenced: process-wide state that a server shared by many sessions must not change (another
+    session's training or page would see it). Costs a process start (about a second more)."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        result, error = pool.submit(_in_child, spec_data, tools).result()
+    if result is None:
+        raise SpecError("", error)
+    return result
 
 
 def _shapes(graph: Graph, a: Analysis) -> dict[str, list[int]]:
