@@ -42,7 +42,7 @@ from engine.ir.ops import (
     validate_args,
 )
 from engine.ir.reserved import RESERVED
-from tests.op_helpers import ScratchOps, scratch_ops  # noqa: F401 - the fixture
+from tests.op_helpers import ScratchOps
 
 BATCH = 2
 NAMES = [n for n in OPS if n != INPUT]
@@ -407,3 +407,21 @@ def test_cost_of_matches_the_rows() -> None:
     row = analyze(g).node("op")
     c = cost_of(row, [[4, 9, 7]], g.nodes["op"].args)
     assert c.params == row.params and c.macs == row.macs and numel(c.out) == numel(tuple(row.out_shape))
+
+
+def test_the_extending_guide_example_passes_every_check(scratch_ops: ScratchOps) -> None:
+    """docs/extending.md's example op, executed as written (in a scratch registry), passes every check above."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "extending.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", guide, re.S)
+    assert code, "docs/extending.md lost its example"
+    exec(compile(code.group(1), "docs/extending.md", "exec"), {})  # noqa: S102 - the project's own guide
+    (name,) = set(scratch_ops.registry) - set(OPS)
+    op = get_op(name)
+    assert not missing_parts(op)
+    for ex in op.examples:
+        for check in (test_shape_params_and_macs_equal_pytorch, test_backward_products_equal_flop_counter,
+                      test_saved_bytes_equal_saved_tensors_hooks, test_emitter_writes_the_factorys_module,
+                      test_crosscheck_explains_every_tool):
+            check(name, ex)

@@ -21,8 +21,8 @@ def need_rank(node: str, shape: Shape, ranks: tuple[int, ...], what: str) -> Non
 
 
 def _too_small(node: str, axis: str, size: int, what: str, out: int) -> ShapeError:
-    return ShapeError(node, f"the input's {axis} of {size} is too small for {what}: PyTorch's output size "
-                            f"would be {out}", expected="an output size of at least 1", received=out,
+    return ShapeError(node, f"the {axis} of {size} is too small for {what}: PyTorch's output size would be {out}",
+                      expected="an output size of at least 1", received=out,
                       hint="use a larger input, fewer stride-2 stages or more padding")
 
 
@@ -46,8 +46,8 @@ def conv_transpose_out(node: str, axis: str, size: int, kernel: int, stride: int
                          received=output_padding, hint="lower output_padding")
     out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     if out < 1:
-        raise ShapeError(node, f"padding {padding} leaves no output for an input {axis} of {size}: PyTorch's "
-                               f"output size would be {out}", expected="an output size of at least 1",
+        raise ShapeError(node, f"padding {padding} leaves no output for the {axis} of {size}: PyTorch's output "
+                               f"size would be {out}", expected="an output size of at least 1",
                          received=out, hint="lower the padding")
     return out
 
@@ -70,5 +70,6 @@ def pool_out(node: str, axis: str, size: int, kernel: int, stride: int, padding:
 
 
 def image_out(node: str, x: Shape, rule: object, *args: object) -> tuple[int, int]:
-    """The (H, W) out of a per-axis `rule` applied to an image [C, H, W]."""
-    return (rule(node, "height", x[1], *args), rule(node, "width", x[2], *args))  # type: ignore[operator]
+    """The (H, W) out of a per-axis `rule` applied to an image [C, H, W] (errors name the map and the axis)."""
+    where = f"{x[1]}x{x[2]} map's"
+    return (rule(node, f"{where} height", x[1], *args), rule(node, f"{where} width", x[2], *args))  # type: ignore
