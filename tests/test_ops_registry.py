@@ -425,3 +425,16 @@ def test_the_extending_guide_example_passes_every_check(scratch_ops: ScratchOps)
                       test_saved_bytes_equal_saved_tensors_hooks, test_emitter_writes_the_factorys_module,
                       test_crosscheck_explains_every_tool):
             check(name, ex)
+
+
+def test_the_architecture_drawing_takes_its_colours_from_the_engine() -> None:
+    """Each kind in the engine's colour; a node whose op the registry lacks is drawn as "unknown", not as input."""
+    from dashboard.charts import architecture_figure
+    from engine.api import expand, kind_colour
+    from engine.ir.graph import Node
+
+    g = expand("resnet8")
+    g.nodes["mystery"] = Node("mystery", "no_such_op", (g.output,))  # a hand-made graph, past Graph.add's check
+    markers = {t.name: t.marker.color for t in architecture_figure(g).data if t.mode == "markers"}
+    assert markers["unknown"] == kind_colour("unknown") and markers["io"] == kind_colour("io")
+    assert markers["conv"] == KINDS["conv"].colour
