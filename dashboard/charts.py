@@ -11,21 +11,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.api import INPUT, Analysis, Graph, fmt_shape, get_op
+from engine.api import INPUT, Analysis, Graph, fmt_shape, kind_colour, op_kind
 
-KIND_COLOURS = {
-    "conv": "#2f6fdf", "norm": "#9b59b6", "act": "#27ae60", "pool": "#e67e22", "merge": "#e74c3c",
-    "linear": "#16a085", "reshape": "#7f8c8d", "shortcut": "#f1c40f", "reg": "#95a5a6", "io": "#34495e",
-}
 STAGE_COLOURS = ["#2f6fdf", "#e67e22", "#27ae60", "#9b59b6", "#e74c3c", "#16a085", "#f1c40f", "#7f8c8d"]
 ERROR_COLOUR = "#d62728"
-
-
-def _kind(op: str) -> str:
-    try:
-        return get_op(op).kind
-    except KeyError:
-        return "io"
 
 
 def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -> tuple[list[float], list[float]]:
@@ -92,11 +81,11 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=marker, hovertext=hover, hoverinfo="text",
                                  showlegend=False))
     else:
-        kinds = [_kind(graph.nodes[n].op) for n in order]
+        kinds = [op_kind(graph.nodes[n].op) for n in order]  # "unknown" for an unregistered op
         for kind in dict.fromkeys(kinds):
             idx = [i for i, k in enumerate(kinds) if k == kind]
             fig.add_trace(go.Scatter(x=xs[idx], y=ys[idx], mode="markers", name=kind,
-                                     marker={"size": 9, "color": KIND_COLOURS.get(kind, "#34495e"),
+                                     marker={"size": 9, "color": kind_colour(kind),
                                              "line": {"width": 0.5, "color": "white"}},
                                      hovertext=[hover[i] for i in idx], hoverinfo="text"))
     if error_node and error_node in x:

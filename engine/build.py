@@ -105,7 +105,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
             if op.module is not None:
                 modules[name] = op.module([shapes[s] for s in node.inputs], node.args)
                 env[name] = fxg.create_node("call_module", name, args, name=fx_name)
-            elif op.function is operator.add:
+            elif op.function is not None and op.callable() is operator.add:
                 # n-ary residual merge as a chain of `+`, the last one carrying the node's name.
                 acc = args[0]
                 for i, other in enumerate(args[1:], start=1):
@@ -113,7 +113,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
                                           name=fx_name if i == len(args) - 1 else f"{fx_name}_{i}")
                 env[name] = acc
             elif op.function is not None:
-                env[name] = fxg.create_node("call_function", op.function, args, name=fx_name)
+                env[name] = fxg.create_node("call_function", op.callable(), args, name=fx_name)
             else:
                 raise ValueError(f"{name}: op {node.op!r} has neither a module nor a function to build")
     fxg.output(env[graph.output])

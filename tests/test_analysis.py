@@ -13,16 +13,9 @@ from engine.arch.presets import preset_names
 from engine.build import build, example_input
 from engine.core.errors import SpecError
 from engine.ir.graph import Graph
-from tests.unet_graph import register_tconv, unet_spec, unregister_tconv
+from tests.unet_graph import unet_spec
 
 PRESETS = preset_names()
-
-
-@pytest.fixture
-def tconv_op():
-    register_tconv()
-    yield
-    unregister_tconv()
 
 
 def _conv_linear_train_flops(a) -> int:
@@ -89,9 +82,9 @@ def test_saved_activations_within_10_percent(name):
 
 
 @pytest.mark.slow
-def test_saved_activations_classic_unet_graph(tconv_op):
-    """The classic U-Net (REFERENCE.md) at 128x128, batch 8, written as a graph spec: the transposed conv
-    has no rules of its own, so this also checks the registry's generic fallback."""
+def test_saved_activations_classic_unet_graph():
+    """The classic U-Net (REFERENCE.md) at 128x128, batch 8, written as a graph spec (the generic fallback
+    rules are tested in tests/test_ops_registry.py)."""
     est, real = _saved_check(expand(unet_spec()), 8)
     assert abs(est - real) / real < 0.10, f"estimate {est:,} vs autograd {real:,}"
 

@@ -14,16 +14,9 @@ from engine.api import expand
 from engine.arch.presets import preset_names
 from engine.cli import main
 from engine.ir.graph import Graph
-from tests.unet_graph import register_tconv, unet_spec, unregister_tconv
+from tests.unet_graph import unet_spec
 
 PRESETS = preset_names()
-
-
-@pytest.fixture
-def tconv_op():
-    register_tconv()
-    yield
-    unregister_tconv()
 
 
 def _terms(row) -> dict[str, int]:
@@ -65,9 +58,9 @@ def test_resnet50_flop_counter_and_torchinfo(resnet50):
 
 
 @pytest.mark.slow
-def test_classic_unet_reconciles_transposed_convs(tconv_op):
+def test_classic_unet_reconciles_transposed_convs():
     """REFERENCE.md: torchinfo counts the U-Net at 13.66 G vs 12.04 G, the up-convs counted at output
-    positions (x4); explained by op kind, although the transposed conv here is a test-only op."""
+    positions (x4); explained by the transposed conv's own torchinfo rule."""
     result = crosscheck(unet_spec())
     assert result.explained, [r.reconciliation for r in result.rows]
     info = _terms(result.row("torchinfo"))
@@ -100,9 +93,10 @@ def test_every_preset_reconciles_torchinfo(name):
     assert result.row("torchinfo_params").total == result.params
 
 
-def test_unexplained_difference_is_flagged(monkeypatch):
-    """Drop the BN rule: fvcore's BN count is no longer predicted, so the row says so, node by node."""
-    monkeypatch.delitem(rules.FVCORE_EXTRA, "BatchNorm2d")
+def test_unexplained_difference_is_flagged(scratch_ops):
+    """Drop batchnorm2d's fvcore rule (in a scratch registry): fvcore's BN count is no longer predicted, so the
+    row says so, node by node."""
+    scratch_ops.replace("batchnorm2d", fvcore=None)
     result = crosscheck("resnet8", tools=("fvcore",))
     row = result.row("fvcore")
     bn = sum(2 * 16 * 32 * 32 if r.name.startswith(("stem", "stage1")) else 0

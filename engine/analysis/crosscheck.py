@@ -31,16 +31,11 @@ from engine.analysis.toolrules import MACS, Part, flop_counter_parts, fvcore_par
 from engine.build import build, example_input
 from engine.core.errors import SkipLabError, SpecError
 from engine.ir.graph import INPUT, Graph
+from engine.ir.ops import get_op
 
 log = logging.getLogger(__name__)
 TOOLS = ("fvcore", "flop_counter", "torchinfo")
 TOP = "(top-level functions)"  # ops called outside any submodule (residual adds, concatenations)
-# The aten ops our function nodes emit (calls per node; -1 = one per input beyond the first), to attribute
-# the skips fvcore reports at the top level to our nodes. An op missing here is still listed, unattributed.
-FUNCTION_ATEN: dict[str, dict[str, int]] = {
-    "add": {"aten::add": -1}, "concat": {"aten::cat": 1}, "concat_last": {"aten::cat": 1},
-    "highway": {"aten::mul": 2, "aten::rsub": 1, "aten::add": 1}, "mean_tokens": {"aten::mean": 1},
-}
 COUNTS = {
     "fvcore": "conv/linear/matmul multiply-accumulates (1 per MAC) + BN, other norms, adaptive pooling and "
               "upsampling per element; skips max/avg pooling, adds, pads, activations",
@@ -195,7 +190,7 @@ def _fvcore(graph: Graph, a: Analysis) -> ToolRow:
         per_node_skips = {r.name: Counter(fa.unsupported_ops(r.name)) for r in a.nodes if r.name in by_module}
     modules = dict(model.named_modules())
     shapes = _shapes(graph, a)
-    parts = {r.name: fvcore_parts(r, modules.get(r.name), [shapes[s] for s in r.inputs]) for r in a.nodes}
+    parts = {r.name: fvcore_parts(r, [shapes[s] for s in r.inputs], graph.nodes[r.name].args) for r in a.nodes}
     tool = {r.name: int(by_module[r.name]) for r in a.nodes if r.name in modules}
     skipped = _fvcore_skips(a, per_node_skips, skipped_all)
     return _reconcile("fvcore", total, a, parts, tool, skipped, time.perf_counter() - t0)
@@ -222,7 +217,7 @@ def _fvcore_skips(a: Analysis, per_node: dict[str, Counter], all_ops: Counter) -
         for op, calls in ops.items():
             note(op, calls, rows[name])
     for r in a.nodes:  # top-level skips: attribute them to our function nodes by the aten ops they emit
-        for op, per in FUNCTION_ATEN.get(r.op, {}).items():
+        for op, per in get_op(r.op).fvcore_aten.items():
             calls = min(top.get(op, 0), len(r.inputs) - 1 if per < 0 else per)
             if calls > 0:
                 note(op, calls, r)
@@ -248,10 +243,12 @@ def _flop_counter(graph: Graph, a: Analysis, meta: nn.Module) -> list[ToolRow]:
     train = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
     t_train = time.perf_counter() - t0
     modules = dict(meta.named_modules())
+    shapes = _shapes(graph, a)
     rows = []
     for key, total, counts, secs, backward in (("flop_counter", forward_total, forward, t_forward, False),
                                                ("flop_counter_train", train_total, train, t_train, True)):
-        parts = {r.name: flop_counter_parts(r, graph.nodes[r.name].args, backward) for r in a.nodes}
+        parts = {r.name: flop_counter_parts(r, [shapes[s] for s in r.inputs], graph.nodes[r.name].args, backward)
+                 for r in a.nodes}
         # Per module for the forward only: the module tracker attributes backward ops to whichever modules'
         # backward hooks are active (a branch conv's dW lands on the shortcut), so the train row is
         # reconciled on its total.
@@ -276,9 +273,9 @@ def _torchinfo(graph: Graph, a: Analysis, meta: nn.Module) -> list[ToolRow]:
         if name in graph.nodes:
             macs[name] = macs.get(name, 0) + int(layer.macs)
             params[name] = int(layer.num_params)
-    modules = dict(meta.named_modules())
     secs = time.perf_counter() - t0
-    parts = {r.name: torchinfo_parts(r, modules.get(r.name)) for r in a.nodes}
+    shapes = _shapes(graph, a)
+    parts = {r.name: torchinfo_parts(r, [shapes[s] for s in r.inputs], graph.nodes[r.name].args) for r in a.nodes}
     param_parts = {r.name: [Part("parameters", r.params)] if r.params else [] for r in a.nodes}
     return [_reconcile("torchinfo", int(s.total_mult_adds), a, parts, macs, [], secs),
             _reconcile("torchinfo_params", int(s.total_params), a, param_parts, params, [], 0.0)]

@@ -29,8 +29,7 @@ import copy
 from engine.core.errors import ShapeError, SpecError
 from engine.core.text import fmt_shape
 from engine.ir.graph import INPUT, Graph, infer_shapes
-from engine.ir.ops import Shape, get_op
-from engine.ir.ops.extra import channels
+from engine.ir.ops import Shape, channels, get_op
 from engine.spec import AddSkip, Edit, SetMerge
 
 GATE_BIAS = -2.0

@@ -17,16 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from torch import nn
-
 from engine.core.errors import ShapeError, SpecError
 from engine.core.limits import check_node_count
 from engine.ir.ops import Shape, get_op, validate_args
+from engine.ir.reserved import RESERVED
 
 INPUT = "input"
 _COMPONENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A submodule may not shadow an nn.Module attribute (``forward``, ``train``, ``to`` ...).
-_RESERVED = {name for name in dir(nn.Module) if not name.startswith("__")} | {"input"}
+_RESERVED = RESERVED  # a submodule may not shadow an nn.Module attribute (``forward``, ``train``, ``to`` ...)
 
 
 Level = Literal["stage", "block"]
