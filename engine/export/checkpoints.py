@@ -123,7 +123,7 @@ class TransferReport:
         if self.target.blocks or self.target.classes is not None:
             lines.append(f"  this spec:  {self.target.text()}")
         lines += [f"  note: {n}" for n in self.notes]
-        lines += [f"  adapted: {s} -> {d}: {how}" for s, d, how in self.adapted]
+        lines += [f"  adapted: {s}{'' if s == d else ' -> ' + d}: {how}" for s, d, how in self.adapted]
         lines += _section("not loaded from the file", self.skipped)
         lines += _section("new in the model", [(k, why) for k, why in self.new if split_key(k)[1] != COUNTER])
         if self.suggested_spec is not None:
@@ -131,7 +131,7 @@ class TransferReport:
             lines.append(f"  a spec this checkpoint fits: family resnet, stem {s['stem']}, block {s['block']}, "
                          f"preact {str(s['preact']).lower()}, shortcut {s['shortcut']}, stages "
                          + ", ".join(f"{st['blocks']}x{st['width']}" for st in s["stages"])
-                         + (f" (the preset {s['name']})" if s.get("name") else ""))
+                         + (f" (the layout of the preset {s['name']})" if s.get("name") else ""))
         if self.complete:
             lines.append("  every tensor of the checkpoint found its place and every tensor of the model was loaded.")
         return "\n".join(lines)
@@ -216,7 +216,7 @@ def map_state(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], *, n
         report.head_reason = (f"the checkpoint's {_module_of(src, Slot('head', role='fc'))} has {ck.classes} "
                               f"outputs; this spec has {tg.classes} classes: the head will be new")
     elif new_head and head_fc is not None:
-        report.head_new, report.head_reason = True, "asked for a new head (new_head)"
+        report.head_new, report.head_reason = True, "new_head: a fresh classifier was asked for"
     out: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
         sa = by_key.get(key)
@@ -362,11 +362,12 @@ def _why_new(key: str, dst: dict[tuple[Slot, str], str], src: dict[tuple[Slot, s
 
 
 def load_checkpoint(target: SpecLike | nn.Module, path: str | Path, *, new_head: bool = False,
-                    seed: int = 0) -> TransferReport:
+                    seed: int = 0, trusted: bool = False) -> TransferReport:
     """Load what maps from the checkpoint at ``path`` into ``target`` (a built model, loaded in place, or a spec,
-    built with ``seed``); the model is ``report.model``. Raises WeightsError for a file that cannot be read."""
+    built with ``seed``); the model is ``report.model``. Raises WeightsError for a file that cannot be read.
+    ``trusted``: a run's own weights in the store (not subject to SKIPLAB_DATA_ROOT)."""
     model = target if isinstance(target, nn.Module) else build(expand(load_spec(target)), seed=seed)
-    state, fmt, nested = read_state_dict(path)
+    state, fmt, nested = read_state_dict(path, trusted=trusted)
     own = model.state_dict()
     tensors, report = map_state(state, own, new_head=new_head)
     report.path, report.format, report.nested_key, report.model = str(path), fmt, nested, model
@@ -393,16 +394,17 @@ def _suggest(arch: ArchSummary, state: dict[str, torch.Tensor]) -> dict[str, Any
         return None
     if not map_state(state, own)[1].complete:
         return None
+    layout_keys = [k for k in spec if k not in ("input", "num_classes")]  # the body: any input, any head
     for name in PRESETS.names():
         preset = to_dict(get_preset(name))
-        if {k: preset.get(k) for k in spec if k != "input"} == {k: v for k, v in spec.items() if k != "input"}:
+        if all(preset.get(k) == spec[k] for k in layout_keys):
             return {**spec, "name": name}
     return spec
 
 
-def check_init(spec: SpecLike, path: str | Path, *, new_head: bool = False) -> TransferReport:
+def check_init(spec: SpecLike, path: str | Path, *, new_head: bool = False, trusted: bool = False) -> TransferReport:
     """The report of initialising ``spec`` from ``path``; WeightsError when nothing at all would load."""
-    report = load_checkpoint(spec, path, new_head=new_head)
+    report = load_checkpoint(spec, path, new_head=new_head, trusted=trusted)
     if not report.n_loaded_values:
         raise WeightsError(f"nothing in {path} maps onto this spec, so a run initialised from it would start from "
                            f"scratch: {report.text()}")

@@ -26,6 +26,7 @@ class Layer:
     op: str
     stage: str
     params: int
+    frozen: bool = False  # its parameters are frozen (engine.train.transfer): a zero gradient by design
 
     @property
     def block(self) -> str:
@@ -35,7 +36,8 @@ class Layer:
 
     def to_dict(self) -> dict[str, Any]:
         """The row `RunStore.set_layers` takes."""
-        return {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
+        row = {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
+        return {**row, "frozen": True} if self.frozen else row
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Started:
     params: int
     dataset: dict[str, Any]
     task: str
+    init: dict[str, Any] | None = None  # what the run started from (engine.train.transfer.InitState.record)
 
 
 @dataclass
