@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.core.errors import SpecError
 
@@ -65,6 +65,13 @@ class TrainConfig(BaseModel):
     loaded_lr_scale: float = Field(1.0, gt=0, description="with init_from: learning rate of the loaded layers "
                                    "relative to lr (e.g. 0.1); the new head keeps lr")
 
+    @field_validator("freeze")
+    @classmethod
+    def _freeze(cls, v: str | None) -> str | None:
+        if v is not None and re.fullmatch(r"stem|backbone|stage[1-9]\d*", v) is None:
+            raise ValueError(f"freeze must be stem, stage1, stage2, ... or backbone, got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
@@ -75,8 +82,6 @@ class TrainConfig(BaseModel):
             unknown = [p for p in self.probes if p not in probe_names()]
             if unknown:
                 raise ValueError(f"unknown probe(s) {', '.join(unknown)}; valid probes: {', '.join(probe_names())}")
-        if self.freeze is not None and re.fullmatch(r"stem|backbone|stage[1-9]\d*", self.freeze) is None:
-            raise ValueError(f"freeze must be stem, stage1, stage2, ... or backbone, got {self.freeze!r}")
         if self.init_from is None and (self.new_head or self.loaded_lr_scale != 1.0):
             raise ValueError("new_head and loaded_lr_scale apply to a run started from a checkpoint; set init_from")
         if self.warmup_steps >= self.steps:

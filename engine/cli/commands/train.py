@@ -198,12 +198,13 @@ def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContex
         for ev in run_and_record(store, run_id, should_stop=stopper.flag.is_set, dataset=data):
             done = ev if isinstance(ev, Done) else done
             progress.update(ev)
+            if isinstance(ev, Started) and ev.init is not None:  # not progress: shown with --quiet too
+                sys.stderr.write(init_text(ev.init) + "\n")
             if args.quiet:
                 continue
             if isinstance(ev, Alert):
                 sys.stderr.write(("\n" if tty else "") + alert_line(ev) + "\n")
-            if isinstance(ev, Started) and ev.init is not None:
-                sys.stderr.write(init_text(ev.init) + "\n")
+
             now = time.monotonic()
             if tty:
                 sys.stderr.write("\r" + progress.render() + "\033[K")
