@@ -28,6 +28,7 @@ from torch import nn
 from engine.core.errors import SpecError
 from engine.export.checkpoints import TransferReport, load_checkpoint
 from engine.export.layouts import skiplab_slot, split_key
+from engine.ir.graph import Graph
 from engine.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,12 @@ def frozen_modules(model: nn.Module, freeze: str | None) -> list[str]:
         raise SpecError("config.freeze", f"this spec has {n_stages} stage(s); freeze one of stem, "
                         + ", ".join(f"stage{i}" for i in range(1, n_stages + 1)) + f" or {BACKBONE}")
     return names
+
+
+def freeze_choices(graph: Graph) -> list[str]:
+    """``stem``, ``stage1`` ... ``stageN``, ``backbone`` for a ResNet graph; [] for a graph without ResNet stages."""
+    stages = {s.stage for n in graph.nodes if (s := skiplab_slot(n)) is not None and s.part == "block"}
+    return ["stem", *(f"stage{i}" for i in sorted(stages)), BACKBONE] if stages else []
 
 
 def sha256(path: Path) -> str:
