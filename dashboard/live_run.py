@@ -95,7 +95,9 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     left, right = st.columns([3, 2])
     steps, matrix = store.get_layer_matrix(run_id, "grad_norm")
     if matrix.size:
-        left.plotly_chart(layer_heatmap(steps, matrix, view.names), key=f"{key}_heat")
+        names = [f"{n} (frozen)" if f else n for n, f in zip(view.names, view.frozen or [False] * len(view.names),
+                                                            strict=True)]
+        left.plotly_chart(layer_heatmap(steps, matrix, names), key=f"{key}_heat")
     r_steps, ratio = first_last_ratio(store, run_id)
     if ratio.size:
         right.plotly_chart(curves({"first / last": (r_steps, ratio)}, title="First / last layer gradient norm",

@@ -64,6 +64,10 @@ def gradient_flow(layers: Sequence[str], stages: Sequence[str], mean_abs: np.nda
     (fine-tuning) are shaded and labelled: their gradient is zero by design, which a log axis cannot draw."""
     stage_order = list(dict.fromkeys(stages))
     colours = [STAGE_COLOURS[stage_order.index(s) % len(STAGE_COLOURS)] for s in stages]
+    if frozen is not None and any(frozen):  # NaN, not 0: the mean line breaks over the frozen band
+        mask = np.asarray(frozen, dtype=bool)
+        mean_abs = np.where(mask, np.nan, np.asarray(mean_abs, dtype=np.float64))
+        max_abs = np.where(mask, np.nan, np.asarray(max_abs, dtype=np.float64))
     x = np.arange(len(layers), dtype=np.float32)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=np.asarray(max_abs, dtype=np.float32), name="max |g|", marker_color=colours,

@@ -54,7 +54,7 @@ class InitState:
     def record(self) -> dict[str, Any]:
         r = self.report
         return {"from": self.source, "path": self.path, "sha256": self.sha256,
-                "layout": r.layout if r else None, "loaded": r.n_loaded_values if r else 0,
+                "layout": r.layout if r else None, "loaded": len(r.loaded_keys) if r else 0,
                 "model_tensors": r.n_model if r else 0, "complete": r.complete if r else False,
                 "head_new": r.head_new if r else False, "headline": r.headline() if r else "",
                 "report": r.text() if r else "", "frozen_modules": self.frozen_modules,
