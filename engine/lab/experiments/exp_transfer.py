@@ -14,6 +14,11 @@ subset under the same training config:
 - ``probe_pretrained``: initialised from ``pretrain``, everything but the head frozen (a linear probe of the
   pretrained features).
 - ``probe_random``: the same linear probe on frozen random features: what a probe gets without pretraining.
+
+Measured on the defaults (3 seeds, CPU): pretraining reached 96.7% on shapes; on the digits subset (180 training
+images) fine-tuning reached 93.3% ± 0.7 against 93.0% ± 0.5 from scratch (2 of 3 seeds higher: a gap within the
+seed spread), with half the training loss after a quarter of the steps (0.040 vs 0.076); the linear probe on the
+pretrained features reached 67.5% ± 0.2 against 45.4% ± 11.5 on random features.
 """
 
 from __future__ import annotations
@@ -175,10 +180,13 @@ def _conclusion(ctx: AnalysisContext, numbers: dict[str, Any], claims: list[dict
     ft, sc = numbers.get("finetune"), numbers.get("scratch")
     if ft and sc and ft["val_acc"] == ft["val_acc"] and sc["val_acc"] == sc["val_acc"]:
         gap = 100 * (ft["val_acc"] - sc["val_acc"])
+        spread = 100 * max(ft["val_acc_std"], sc["val_acc_std"])
+        size = ("with one seed there is no spread to compare it with" if opts.seeds < 2 else
+                f"{'within' if abs(gap) <= spread else 'beyond'} the seed-to-seed spread ({spread:.1f} points)")
         parts.append(f"Fine-tuning changed the validation error by {-gap:+.1f} points "
-                     f"({_pct(sc['val_error'])} -> {_pct(ft['val_error'])}). Shapes and digits share little beyond "
-                     "strokes and edges, so this measures how far such low-level features carry, not what ImageNet "
-                     "weights would do for a real task.")
+                     f"({_pct(sc['val_error'])} -> {_pct(ft['val_error'])}), {size}. Shapes and digits share little "
+                     "beyond strokes and edges, so this measures how far such low-level features carry, not what "
+                     "ImageNet weights would do for a real task.")
     failed = [f"{r.plan.run_name} ({r.row.get('status')})" for r in ctx.runs if not r.ok]
     missing = sum(1 for label in VARIANTS for _ in range(opts.seeds)) + 1 - len(ctx.runs)
     if failed:
