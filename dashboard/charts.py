@@ -6,7 +6,7 @@ Arrays passed to Plotly are numpy float32; live charts carry a stable `uirevisio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,9 +27,9 @@ def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -
 
 def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error_node: str | None = None,
                         values: Mapping[str, float] | None = None, value_label: str = "value",
-                        height: int = 360) -> go.Figure:
+                        height: int = 360, frozen: Collection[str] = ()) -> go.Figure:
     """Nodes in depth order, grouped by stage, skip edges as arcs, coloured by op kind (or by `values`,
-    e.g. gradient norms, on a log scale); `error_node` is drawn red."""
+    e.g. gradient norms, on a log scale); `error_node` is drawn red; `frozen` nodes (fine-tuning) grey squares."""
     order = [n for n in graph.topo_order()]
     x = {name: float(i) for i, name in enumerate(order)}
     y = {name: (1.0 if graph.nodes[name].meta.get("role") == "shortcut" else 0.0) for name in order}
@@ -67,13 +67,15 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
         text = f"<b>{name}</b><br>op: {node.op}"
         if row is not None:
             text += f"<br>out: {fmt_shape(row.out_shape)}<br>params: {row.params:,}<br>MACs: {row.macs:,}"
-        if values is not None and name in values:
+        if name in frozen:
+            text += "<br>frozen: no gradient by design"
+        elif values is not None and name in values:
             text += f"<br>{value_label}: {values[name]:.3g}"
         hover.append(text)
     xs = np.array([x[n] for n in order], dtype=np.float32)
     ys = np.array([y[n] for n in order], dtype=np.float32)
     if values is not None:
-        vals = np.array([values.get(n, np.nan) for n in order], dtype=np.float32)
+        vals = np.array([np.nan if n in frozen else values.get(n, np.nan) for n in order], dtype=np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             logv = np.where(vals > 0, np.log10(vals), np.nan).astype(np.float32)
         marker = {"size": 9, "color": logv, "colorscale": "Viridis", "showscale": True,
@@ -88,6 +90,12 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
                                      marker={"size": 9, "color": kind_colour(kind),
                                              "line": {"width": 0.5, "color": "white"}},
                                      hovertext=[hover[i] for i in idx], hoverinfo="text"))
+    if frozen:
+        idx = [i for i, n in enumerate(order) if n in frozen]
+        fig.add_trace(go.Scatter(x=xs[idx], y=ys[idx], mode="markers", name="frozen",
+                                 marker={"size": 10, "symbol": "square", "color": "#aab4c3",
+                                         "line": {"width": 1, "color": "#5a6270"}},
+                                 hovertext=[hover[i] for i in idx], hoverinfo="text"))
     if error_node and error_node in x:
         fig.add_trace(go.Scatter(x=[x[error_node]], y=[y[error_node]], mode="markers+text", name="error",
                                  marker={"size": 18, "color": ERROR_COLOUR, "symbol": "x"},

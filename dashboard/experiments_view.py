@@ -152,8 +152,15 @@ def _unet(f: dict[str, Any], key: str) -> None:
         st.plotly_chart(ec.segmentation_grid(f["images"], f["masks"], f["samples"]), key=f"{key}_grid")
 
 
+def _transfer(f: dict[str, Any], key: str) -> None:
+    _two([ec.band_curves(f["val_acc"], title="Validation accuracy on the digits subset (mean ± std over seeds)",
+                         y_title="accuracy"),
+          ec.band_curves(f["loss"], title="Training loss on the digits subset", log_y=True),
+          ec.band_curves(f["pretrain_loss"], title="Pretraining loss on shapes", log_y=True)], key)
+
+
 _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _lesion, "shortcut_share": _share,
-              "unet_skips": _unet}
+              "unet_skips": _unet, "transfer": _transfer}
 
 
 @st.cache_resource(show_spinner=False)

@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard.charts import architecture_figure
 from dashboard.run_charts import curves, gradient_flow, layer_heatmap
 from dashboard.runs_data import first_last_ratio, layer_view, metric_series
+from dashboard.train_form import init_headline
 from engine.api import RunStore, SkipLabError, expand
 
 ACTIVE = ("queued", "running")
@@ -57,6 +58,12 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     st.progress(frac, text=f"**{status}** · {text}")
     if run.get("error"):
         (st.error if status in ("failed", "diverged", "interrupted") else st.info)(run["error"])
+    init = (run.get("summary") or {}).get("init")
+    if init:  # what the run started from (a checkpoint, frozen stages): literal text, paths are data
+        st.text(init_headline(init))
+        if init.get("report"):
+            with st.expander("Checkpoint report"):
+                st.code(init["report"], language=None)
     alerts = store.get_alerts(run_id)
     for alert in alerts[-5:]:
         where = f" at layer `{alert['layer']}`" if alert.get("layer") else ""
@@ -83,11 +90,14 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     at_step, stats = latest
     mean_abs = stats.get("grad_mean_abs", stats.get("grad_norm"))
     max_abs = stats.get("grad_max_abs", mean_abs)
-    st.plotly_chart(gradient_flow(view.names, view.stages, mean_abs, max_abs, step=at_step), key=f"{key}_flow")
+    st.plotly_chart(gradient_flow(view.names, view.stages, mean_abs, max_abs, step=at_step, frozen=view.frozen),
+                    key=f"{key}_flow")
     left, right = st.columns([3, 2])
     steps, matrix = store.get_layer_matrix(run_id, "grad_norm")
     if matrix.size:
-        left.plotly_chart(layer_heatmap(steps, matrix, view.names), key=f"{key}_heat")
+        names = [f"{n} (frozen)" if f else n for n, f in zip(view.names, view.frozen or [False] * len(view.names),
+                                                            strict=True)]
+        left.plotly_chart(layer_heatmap(steps, matrix, names), key=f"{key}_heat")
     r_steps, ratio = first_last_ratio(store, run_id)
     if ratio.size:
         right.plotly_chart(curves({"first / last": (r_steps, ratio)}, title="First / last layer gradient norm",
@@ -99,6 +109,7 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     norms = stats.get("grad_norm")
     if norms is not None:
         values = {name: float(v) for name, v in zip(view.names, np.asarray(norms), strict=False)}
-        st.plotly_chart(architecture_figure(graph, values=values, value_label="grad norm", height=300),
+        frozen = {name for name, f in zip(view.names, view.frozen, strict=False) if f}
+        st.plotly_chart(architecture_figure(graph, values=values, value_label="grad norm", height=300, frozen=frozen),
                         key=f"{key}_arch")
     return status

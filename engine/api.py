@@ -48,11 +48,11 @@ __all__ = [
     "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation",
     "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
     "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model",
-    "canonical_json", "compare", "crosscheck", "dataset_names", "default_store_path", "dumps", "evaluate", "expand",
-    "export_python", "family_names", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset", "get_runner",
-    "get_sweep", "kind_colour", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "op_kind", "parse",
-    "preset_names", "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si",
-    "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
+    "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names", "default_store_path", "dumps",
+    "evaluate", "expand", "export_python", "family_names", "fmt_bytes", "fmt_shape", "freeze_choices", "get_family",
+    "get_op", "get_preset", "get_runner", "get_sweep", "kind_colour", "list_sweeps", "load", "load_spec", "loads",
+    "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips", "resolve",
+    "run_archive", "save", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
 ]
 
 
@@ -153,6 +153,28 @@ def __getattr__(name: str) -> Any:
 
         return experiments
     raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
+
+
+# ---- transfer learning ---------------------------------------------------------------------------------------
+
+
+def check_checkpoint(spec: SpecLike, source: str, *, store: RunStore | None = None, new_head: bool = False) -> Any:
+    """How a checkpoint (a local file, or ``run:ID`` of ``store``) maps onto the spec's model: an
+    `engine.export.checkpoints.TransferReport` (``.text()``, ``.to_json()``, ``.complete``). Nothing is trained."""
+    from engine.export.checkpoints import load_checkpoint
+    from engine.train.transfer import is_reference, resolve_source
+
+    if is_reference(source):
+        path = resolve_source(store if store is not None else RunStore(), source)
+        return load_checkpoint(load_spec(spec), path, new_head=new_head, trusted=True)
+    return load_checkpoint(load_spec(spec), source, new_head=new_head)
+
+
+def freeze_choices(spec: SpecLike) -> list[str]:
+    """What ``freeze`` accepts for this spec: stem, stage1 ... stageN, backbone; empty for a spec without stages."""
+    from engine.train.transfer import freeze_choices as choices
+
+    return choices(expand(load_spec(spec)))
 
 
 # ---- export --------------------------------------------------------------------------------------------------

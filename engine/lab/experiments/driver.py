@@ -26,6 +26,7 @@ from typing import Any
 
 from engine.arch import load_spec
 from engine.core.errors import SpecError
+from engine.lab.experiments import depends
 from engine.lab.experiments.base import AnalysisContext, RunPlan, StoredRun, get_experiment
 from engine.store import RunStore, pid_alive
 from engine.store.experiments import EXP_ACTIVE, ExperimentStore
@@ -47,6 +48,7 @@ def create_experiment(name: str, options: dict[str, Any] | None = None, store_pa
     for p in plans:
         parse_config(p.config)
         load_spec(p.spec)
+    depends.check_refs(plans)
     runs = [{"label": p.label, "seed": p.seed, "spec": p.spec, "config": p.config, "run_id": None} for p in plans]
     return ExperimentStore(store_path).create(name, opts.model_dump(mode="json"), runs)
 
@@ -152,7 +154,11 @@ def _train_inline(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], stop: 
             return
         if r.get("run_id") and (row := rs.get_run(r["run_id"])) and row["status"] in FINAL_STATUSES:
             continue  # trained before an interruption
-        cfg = parse_config(r["config"])
+        state, config = depends.resolve(r["config"], runs, rs)  # runs in plan order: a source ran before
+        if state != "ready":
+            log.warning("not training %s s%s: the run it starts from did not finish", r["label"], r["seed"])
+            continue
+        cfg = parse_config(config)
         key = f"{cfg.dataset}:{sorted(cfg.dataset_options.items())}"
         if key not in data_cache:  # same data for every run: generate it once
             data_cache = {key: load_dataset(cfg.dataset, **cfg.dataset_options)}
@@ -178,13 +184,18 @@ def _train_with_runner(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], j
 
     runner = JobRunner(rs.path, max_concurrent=jobs)
     runs = rec["runs"]
-    for r in runs:
-        if not r.get("run_id"):
-            r["run_id"] = runner.submit(r["spec"], r["config"], name=_run_name(rec["name"], rec["id"], r))
-            es.set_runs(rec["id"], runs)
-    ids = [int(r["run_id"]) for r in runs]
+    ids: list[int] = []
     try:
         while True:
+            waiting = False
+            for r in runs:  # a run that starts from another one is submitted once that one is done
+                if not r.get("run_id"):
+                    state, config = depends.resolve(r["config"], runs, rs)
+                    waiting = waiting or state == "wait"
+                    if state == "ready":
+                        r["run_id"] = runner.submit(r["spec"], config, name=_run_name(rec["name"], rec["id"], r))
+                        es.set_runs(rec["id"], runs)
+            ids = [int(r["run_id"]) for r in runs if r.get("run_id")]
             runner.pump()
             if stop():
                 for run_id in ids:
@@ -196,7 +207,7 @@ def _train_with_runner(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], j
                                                  "runs done"})
             if on_event is not None:
                 on_event(None, None)
-            if all(s in FINAL_STATUSES for s in statuses):
+            if all(s in FINAL_STATUSES for s in statuses) and not waiting:
                 return
             time.sleep(0.5)
     finally:
