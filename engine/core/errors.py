@@ -6,6 +6,13 @@
 
 from __future__ import annotations
 
+from engine.core.text import bounded, short
+
+
+def _where(path: str) -> str:
+    """A field path or node name for a message: as is when short and printable, else its bounded repr."""
+    return path if len(path) <= 120 and path.isprintable() else short(path)
+
 
 class SkipLabError(Exception):
     """Base class of every error the CLI and the dashboard show as a plain message."""
@@ -16,8 +23,8 @@ class SpecError(SkipLabError, ValueError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        self.message = bounded(str(message))
+        super().__init__(bounded(f"{_where(str(path))}: {self.message}" if path else self.message))
 
 
 class ShapeError(SkipLabError, ValueError):
@@ -30,10 +37,10 @@ class ShapeError(SkipLabError, ValueError):
         self.expected = expected
         self.received = received
         self.hint = hint
-        text = f"{node}: {message}"
+        text = f"{_where(str(node))}: {message}"
         if hint:
             text += f"; {hint}"
-        super().__init__(text)
+        super().__init__(bounded(text))
 
 
 class RegistryError(SkipLabError, KeyError):

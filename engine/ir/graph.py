@@ -12,16 +12,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
+from torch import fx, nn
 
 from engine.core.errors import ShapeError, SpecError
 from engine.core.limits import check_node_count
 from engine.ir.ops import Shape, get_op, validate_args
 
 INPUT = "input"
-_COMPONENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A submodule may not shadow an nn.Module attribute (``forward``, ``train``, ``to`` ...).
-_RESERVED = {name for name in dir(nn.Module) if not name.startswith("__")} | {"input"}
+_COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _module_attributes() -> set[str]:
+    """Every attribute a built model has: nn.Module's and torch.fx.GraphModule's methods and properties, and
+    the instance attributes they set in __init__ (``training``, ``_modules``, ``graph``, ``meta``, ``code`` ...).
+    A submodule of one of these names would shadow it (``self.training = Linear``) or fail to register."""
+    model = fx.GraphModule(nn.Module(), fx.Graph())
+    return {name for name in (*dir(fx.GraphModule), *dir(model), *vars(model)) if not name.startswith("__")}
+
+
+# A submodule may not shadow an attribute of the built model (``forward``, ``training``, ``graph`` ...).
+RESERVED_NAMES = frozenset(_module_attributes() | {"input"})
 
 
 @dataclass
@@ -122,12 +132,19 @@ class Graph:
 
 
 def check_name(name: str) -> None:
-    parts = name.split(".")
+    """A node name: dot-separated ASCII identifiers, none a keyword, none starting with ``_`` (torch's private
+    attributes) and none an attribute of the built model (`RESERVED_NAMES`)."""
+    parts = name.split(".") if isinstance(name, str) else [""]
     for part in parts:
-        if not _COMPONENT.match(part) or keyword.iskeyword(part):
+        if not _COMPONENT.fullmatch(part) or keyword.iskeyword(part):  # fullmatch: "$" would accept "conv\n"
             raise SpecError(name, "node names are dot-separated identifiers like 'stage1.block0.conv1'")
-        if part in _RESERVED:
-            raise SpecError(name, f"{part!r} is reserved by torch.nn.Module; rename the node")
+        if part.startswith("_"):
+            raise SpecError(name, f"{part!r}: a name starting with '_' is reserved for torch's own attributes; "
+                                         f"rename the node (e.g. {part.lstrip('_') or 'layer'!r})")
+        if part in RESERVED_NAMES:
+            raise SpecError(name, f"{part!r} is reserved: every built model (torch.nn.Module, torch.fx."
+                                         f"GraphModule) has an attribute of that name; rename the node (e.g. "
+                                         f"{part + '_layer'!r})")
 
 
 def infer_shapes(graph: Graph) -> dict[str, Shape]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.arch.families.registry import register_family
 from engine.core.errors import SpecError
+from engine.core.text import short
 from engine.ir.graph import INPUT, Graph
 from engine.spec import PosInt, SpecBase
 
@@ -43,9 +44,10 @@ def expand_graph(spec: GraphSpec) -> Graph:
         except SpecError as exc:
             # Re-anchor the error on the spec field: nodes[3].kernel rather than the node's own name.
             field = exc.path.removeprefix(node.name).lstrip(".")
-            raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""), f"({node.name}) {exc.message}") from None
+            raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""),
+                            f"({short(node.name)}) {exc.message}") from None
         except KeyError as exc:  # unknown op
-            raise SpecError(f"nodes[{i}].op", f"({node.name}) {exc}") from None
+            raise SpecError(f"nodes[{i}].op", f"({short(node.name)}) {exc}") from None
     # An embedding that reads the input makes it token ids (engine.build.example_input draws ids < vocab).
     vocab = [n.args["num_embeddings"] for n in g.nodes.values() if n.op == "embedding" and INPUT in n.inputs]
     _check_token_flow(spec, g, bool(vocab))
