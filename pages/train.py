@@ -3,6 +3,7 @@ own process, and watch loss, accuracy and per-layer gradient magnitudes stream i
 
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.live_run import ACTIVE, render_run
 from dashboard.state import get_runner, get_store, run_label
 from engine.api import SkipLabError, dataset_names, loads, parse, preset_names
@@ -17,7 +18,7 @@ with st.expander("New run", expanded="train_run_id" not in ss):
     with st.form("train_form"):
         c = st.columns(3)
         sources = ["Preset", "Spec being built", "File"]
-        source = c[0].radio("Architecture", sources, key="train_source", horizontal=True,
+        source = c[0].radio("Architecture", sources, key="train_source", horizontal=True,  # engine text
                             help="The Build page's current spec, a named preset, or a YAML/JSON spec file.")
         presets = preset_names()
         preset = c[1].selectbox("Preset", presets, index=presets.index("resnet8") if "resnet8" in presets else 0,
@@ -64,9 +65,9 @@ with st.expander("New run", expanded="train_run_id" not in ss):
             if lr > 0:
                 config["lr"] = float(lr)
             ss.train_run_id = runner.submit(spec, config)
-            st.toast(f"Started run #{ss.train_run_id}")
+            safe.toast(f"Started run #{ss.train_run_id}")
         except (SkipLabError, ValueError) as exc:
-            st.error(f"Could not start the run: {exc}")
+            safe.error(f"Could not start the run: {exc}")
 
 runs = store.list_runs()
 if not runs:
@@ -84,7 +85,7 @@ ss.train_run_id = run_id
 run = store.get_run(run_id)
 if run and run["status"] in ACTIVE and st.button("Cancel run", key="train_cancel", help="Stops within 2 s; "
                                                  "everything logged so far is kept."):
-    st.toast(f"Run #{run_id}: {runner.cancel(run_id)}")
+    safe.toast(f"Run #{run_id}: {runner.cancel(run_id)}")
     st.rerun()
 
 active = bool(run and run["status"] in ACTIVE)
