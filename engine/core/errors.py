@@ -6,12 +6,9 @@
 
 from __future__ import annotations
 
-from engine.core.text import bounded, short
+from engine.core.text import bounded, shown
 
-
-def _where(path: str) -> str:
-    """A field path or node name for a message: as is when short and printable, else its bounded repr."""
-    return path if len(path) <= 120 and path.isprintable() else short(path)
+_where = shown  # a field path or node name in a message: as is when short and printable, else bounded
 
 
 class SkipLabError(Exception):

@@ -19,6 +19,11 @@ def short(value: Any) -> str:
     return _REPR.repr(value)
 
 
+def shown(text: str, limit: int = 120) -> str:
+    """User text inside a message: as is when short and printable, else its bounded repr (`short`)."""
+    return text if len(text) <= limit and text.isprintable() else short(text)
+
+
 MESSAGE_LIMIT = 2000  # characters of one error message; a message quoting user values is cut here
 
 
