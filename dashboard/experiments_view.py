@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import experiment_charts as ec
+from dashboard import text as safe
 from engine.api import experiments
 
 PREFIX = "experiments"
@@ -45,24 +46,24 @@ def options_form(exp: experiments.Experiment) -> dict[str, Any]:
         ann = field.annotation
         inner = _optional(ann)
         if (choices := _literal_choices(ann)) is not None:
-            value = col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)
+            value = col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)  # engine text
         elif typing.get_origin(ann) is list and (choices := _literal_choices(typing.get_args(ann)[0])) is not None:
-            value = col.multiselect(label, choices, default=default, key=key, help=help_text)
+            value = col.multiselect(label, choices, default=default, key=key, help=help_text)  # engine text
         elif typing.get_origin(ann) is list:
-            text = col.text_input(label, ", ".join(str(v) for v in default), key=key, help=help_text)
+            text = col.text_input(label, ", ".join(str(v) for v in default), key=key, help=help_text)  # engine text
             try:
                 value = [int(v) for v in text.replace(" ", "").split(",") if v]
             except ValueError:
                 value = default
         elif ann is bool:
-            value = col.checkbox(label, default, key=key, help=help_text)
+            value = col.checkbox(label, default, key=key, help=help_text)  # engine text
         elif ann is int or inner is int:
-            value = col.number_input(label, value=default, step=1, key=key, help=help_text)
+            value = col.number_input(label, value=default, step=1, key=key, help=help_text)  # engine text
             value = None if value is None else int(value)
         elif ann is float or inner is float:
-            value = col.number_input(label, value=default, format="%.4g", key=key, help=help_text)
+            value = col.number_input(label, value=default, format="%.4g", key=key, help=help_text)  # engine text
         else:
-            value = col.text_input(label, default or "", key=key, help=help_text) or None
+            value = col.text_input(label, default or "", key=key, help=help_text) or None  # engine text
         if value != default:
             values[name] = value
     return values
@@ -79,12 +80,12 @@ def experiment_label(rec: dict[str, Any]) -> str:
 
 def render_progress(p: dict[str, Any]) -> None:
     current = "; ".join(f"{c['label']} s{c['seed']}: step {c['step']}/{c['steps']}" for c in p["current"])
-    text = f"**{p['status']}** · runs {p['runs_done']}/{p['runs_total']} done"
+    text = f"runs {p['runs_done']}/{p['runs_total']} done"
     if current:
         text += f" · {current}"
     elif p["phase"] != p["status"]:
         text += f" · {p['phase']}"
-    st.progress(min(1.0, p["fraction"]), text=text)
+    st.progress(min(1.0, p["fraction"]), text="**" + safe.md(p["status"]) + "** · " + safe.md(text, 400))
 
 
 def render_results(name: str, results: dict[str, Any], key: str) -> None:
@@ -92,10 +93,10 @@ def render_results(name: str, results: dict[str, Any], key: str) -> None:
     if not results:
         st.info("No results yet.")
         return
-    st.markdown(f"**Conclusion.** {results.get('conclusion', '')}")
+    st.markdown("**Conclusion.** " + safe.md(results.get("conclusion", ""), safe.MESSAGE_LIMIT))
     for c in results.get("claims", []):
-        (st.success if c["held"] else st.error)(f"**{'Held' if c['held'] else 'Did not hold'}:** {c['claim']} — "
-                                                f"{c['evidence']}")
+        (st.success if c["held"] else st.error)(f"**{'Held' if c['held'] else 'Did not hold'}:** "
+                                                + safe.md(f"{c['claim']} — {c['evidence']}", safe.MESSAGE_LIMIT))
     figs = results.get("figures", {})
     draw = _RENDERERS.get(name)
     if draw is not None:
@@ -107,7 +108,7 @@ def render_results(name: str, results: dict[str, Any], key: str) -> None:
 def _two(figs: list[Any], key: str) -> None:
     cols = st.columns(2)
     for i, fig in enumerate(figs):
-        cols[i % 2].plotly_chart(fig, key=f"{key}_{i}")
+        safe.chart(fig, key=f"{key}_{i}", container=cols[i % 2])
 
 
 def _degradation(f: dict[str, Any], key: str) -> None:
@@ -117,7 +118,7 @@ def _degradation(f: dict[str, Any], key: str) -> None:
 
 
 def _gradients(f: dict[str, Any], key: str) -> None:
-    st.plotly_chart(ec.ratio_figure(f["ratio"], f.get("alerts")), key=f"{key}_ratio")
+    safe.chart(ec.ratio_figure(f["ratio"], f.get("alerts")), key=f"{key}_ratio")
     _two([ec.layer_profiles(f["profile_init"], title="Gradient norm per layer at init"),
           ec.layer_profiles(f["profile_end"], title="Gradient norm per layer at the end"),
           ec.band_curves(f["loss"], title="Training loss", log_y=True),
@@ -126,14 +127,15 @@ def _gradients(f: dict[str, Any], key: str) -> None:
     if heat:
         cols = st.columns(len(heat))
         for col, (conn, data) in zip(cols, heat.items(), strict=True):
-            col.plotly_chart(ec.log_heatmap(data, title=f"{conn}: log10 grad norm (seed 0)"), key=f"{key}_h_{conn}")
+            safe.chart(ec.log_heatmap(data, title=f"{conn}: log10 grad norm (seed 0)"), key=f"{key}_h_{conn}",
+                       container=col)
     for conn, alerts in f.get("alerts", {}).items():
         for a in alerts[:3]:
-            st.warning(f"{conn}, seed {a['seed']}, step {a['step']}: **{a['kind']}** — {a['message']}")
+            safe.warning(f"{conn}, seed {a['seed']}, step {a['step']}: {a['kind']} — {a['message']}")
 
 
 def _lesion(f: dict[str, Any], key: str) -> None:
-    st.plotly_chart(ec.lesion_bars(f["single"]), key=f"{key}_bars")
+    safe.chart(ec.lesion_bars(f["single"]), key=f"{key}_bars")
     _two([ec.lesion_k_curve(f["k"]), ec.path_lengths(f["paths"])], key)
 
 
@@ -142,14 +144,14 @@ def _share(f: dict[str, Any], key: str) -> None:
     if heat.get("blocks"):
         _two([ec.share_heatmap(heat), ec.share_lines(heat)], key)
     if f.get("loss"):
-        st.plotly_chart(ec.band_curves(f["loss"], title="Training loss", log_y=True), key=f"{key}_loss")
+        safe.chart(ec.band_curves(f["loss"], title="Training loss", log_y=True), key=f"{key}_loss")
 
 
 def _unet(f: dict[str, Any], key: str) -> None:
     _two([ec.band_curves(f["val_iou"], title="Validation IoU"),
           ec.band_curves(f["iou"], title="Training IoU")], key)
     if f.get("images") and f.get("samples"):
-        st.plotly_chart(ec.segmentation_grid(f["images"], f["masks"], f["samples"]), key=f"{key}_grid")
+        safe.chart(ec.segmentation_grid(f["images"], f["masks"], f["samples"]), key=f"{key}_grid")
 
 
 def _transfer(f: dict[str, Any], key: str) -> None:

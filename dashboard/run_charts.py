@@ -10,12 +10,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.charts import STAGE_COLOURS
+from dashboard.text import plot
 
 MAX_HEATMAP_COLUMNS = 500  # a browser draws ~500 columns crisply; more only costs payload
 
 
 def _layout(fig: go.Figure, *, height: int, title: str = "", uirevision: str = "", **axes: object) -> go.Figure:
-    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+    fig.update_layout(height=height, title=plot(title, 200),
+                      margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, uirevision=uirevision or title or "chart", **axes)
     if axes.get("yaxis_type") == "log":  # label decades only (1e-3, 1e-2, ...), not plotly's 2 and 5 minors
         fig.update_yaxes(dtick=1, exponentformat="power")
@@ -50,7 +52,7 @@ def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str, y
                                      fillcolor=colour, opacity=0.18, line={"width": 0}, hoverinfo="skip",
                                      showlegend=False))
         fig.add_trace(go.Scatter(x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.float32),
-                                 mode="lines", name=label, line={"color": colour, "width": 2}))
+                                 mode="lines", name=plot(label), line={"color": colour, "width": 2}))
     return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title=y_title,
                    yaxis_type="log" if log_y else "linear")
 
@@ -71,16 +73,17 @@ def gradient_flow(layers: Sequence[str], stages: Sequence[str], mean_abs: np.nda
     x = np.arange(len(layers), dtype=np.float32)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=np.asarray(max_abs, dtype=np.float32), name="max |g|", marker_color=colours,
-                         opacity=0.35, hovertext=list(layers), hovertemplate="%{hovertext}<br>max |g| %{y:.3g}"))
+                         opacity=0.35, hovertext=[plot(n) for n in layers],
+                         hovertemplate="%{hovertext}<br>max |g| %{y:.3g}"))
     fig.add_trace(go.Scatter(x=x, y=np.asarray(mean_abs, dtype=np.float32), name="mean |g|", mode="lines+markers",
                              marker={"color": colours, "size": 6}, line={"color": "#34495e", "width": 1},
-                             hovertext=list(layers), hovertemplate="%{hovertext}<br>mean |g| %{y:.3g}"))
+                             hovertext=[plot(n) for n in layers], hovertemplate="%{hovertext}<br>mean |g| %{y:.3g}"))
     ticks = [i for i in range(len(layers)) if i == 0 or stages[i] != stages[i - 1]]
     title = "Gradient flow" + (f" at step {step}" if step is not None else "")
     _shade_frozen(fig, list(frozen or []))
     return _layout(fig, height=height, title=title, yaxis_type="log", yaxis_title="|gradient|", barmode="overlay",
                    uirevision="gradient-flow",
-                   xaxis={"tickmode": "array", "tickvals": ticks, "ticktext": [stages[i] for i in ticks],
+                   xaxis={"tickmode": "array", "tickvals": ticks, "ticktext": [plot(stages[i]) for i in ticks],
                           "title": "layer (input → output)"})
 
 
@@ -116,7 +119,7 @@ def layer_heatmap(steps: np.ndarray, matrix: np.ndarray, layers: Sequence[str], 
     return _layout(fig, height=height, title=title, uirevision="heatmap-" + title,
                    yaxis={"title": "layer (input at bottom)", "tickmode": "array",
                           "tickvals": list(range(0, len(layers), max(1, len(layers) // 12))),
-                          "ticktext": [layers[i] for i in range(0, len(layers), max(1, len(layers) // 12))]},
+                          "ticktext": [plot(layers[i]) for i in range(0, len(layers), max(1, len(layers) // 12))]},
                    xaxis_title="step")
 
 
@@ -127,7 +130,7 @@ def depth_profiles(profiles: Mapping[str, np.ndarray], *, title: str = "Gradient
     for i, (label, values) in enumerate(profiles.items()):
         v = np.asarray(values, dtype=np.float32)
         depth = np.linspace(0.0, 1.0, len(v), dtype=np.float32)
-        fig.add_trace(go.Scatter(x=depth, y=v, mode="lines+markers", name=label, marker={"size": 4},
+        fig.add_trace(go.Scatter(x=depth, y=v, mode="lines+markers", name=plot(label), marker={"size": 4},
                                  line={"color": STAGE_COLOURS[i % len(STAGE_COLOURS)]}))
     return _layout(fig, height=height, title=title, yaxis_type="log", xaxis_title="relative depth (0 = input)",
                    yaxis_title="grad norm", uirevision="profiles")

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import streamlit as st
 
+from dashboard import text as safe
 from engine.api import Analysis, RunStore, StoreError, canonical_json, parse, summarize
 
 
@@ -44,7 +45,7 @@ def get_store() -> RunStore:
 
 
 def store_unavailable(exc: Exception) -> NoReturn:
-    st.error(f"**The run store is not available.** {exc}")
+    st.error("**The run store is not available.** " + safe.md(exc, safe.MESSAGE_LIMIT))
     st.caption("Build still works: it needs no store. Fix the store, then reload this page.")
     st.stop()
     raise AssertionError("unreachable")  # st.stop raises

@@ -5,6 +5,7 @@ in. A refresh re-attaches."""
 
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.live_run import ACTIVE, render_run
 from dashboard.state import get_runner, get_store, run_label
 from dashboard.train_form import FREEZE_CHOICES, INIT_SOURCES, chosen_spec, init_config, init_source, runs_with_weights
@@ -19,7 +20,7 @@ with st.expander("New run", expanded="train_run_id" not in ss):
     with st.form("train_form"):
         c = st.columns(3)
         sources = ["Preset", "Spec being built", "File"]
-        source = c[0].radio("Architecture", sources, key="train_source", horizontal=True,
+        source = c[0].radio("Architecture", sources, key="train_source", horizontal=True,  # engine text
                             help="The Build page's current spec, a named preset, or a YAML/JSON spec file.")
         presets = preset_names()
         preset = c[1].selectbox("Preset", presets, index=presets.index("resnet8") if "resnet8" in presets else 0,
@@ -88,10 +89,10 @@ with st.expander("New run", expanded="train_run_id" not in ss):
                 if lr > 0:
                     config["lr"] = float(lr)
                 ss.train_run_id = runner.submit(spec, config)
-                st.toast(f"Started run #{ss.train_run_id}")
+                safe.toast(f"Started run #{ss.train_run_id}")
         except (SkipLabError, ValueError) as exc:
             first, _, rest = str(exc).partition("\n")  # a checkpoint report follows the first line
-            st.error(f"Could not {'check the checkpoint' if check else 'start the run'}: {first}")
+            safe.error(f"Could not {'check the checkpoint' if check else 'start the run'}: {first}")
             if rest:
                 st.code(rest, language=None)
 
@@ -111,7 +112,7 @@ ss.train_run_id = run_id
 run = store.get_run(run_id)
 if run and run["status"] in ACTIVE and st.button("Cancel run", key="train_cancel", help="Stops within 2 s; "
                                                  "everything logged so far is kept."):
-    st.toast(f"Run #{run_id}: {runner.cancel(run_id)}")
+    safe.toast(f"Run #{run_id}: {runner.cancel(run_id)}")
     st.rerun()
 
 active = bool(run and run["status"] in ACTIVE)

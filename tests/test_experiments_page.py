@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import engine.lab.experiments as ex
+from dashboard.text import plain
 from engine.store import RunStore
 
 PAGE = "../pages/experiments.py"
@@ -42,16 +43,16 @@ def test_each_experiment_runs_from_the_page_and_shows_figures_and_conclusion(sto
     # the slow test below), so every experiment goes form -> runs -> analysis -> figures in seconds.
     monkeypatch.setattr(ex, "launch", lambda exp_id, path, jobs=1: ex.execute(exp_id, path) and 0)
     at = _page()
-    assert any("No experiments yet" in i.value for i in at.info)
+    assert any("No experiments yet" in plain(i.value) for i in at.info)
     for name in ex.experiment_names():
         _fill_tiny(at, name)
         at.button[0].click().run()  # the form's Run
         assert not at.exception, (name, at.exception)
-        assert not at.error or all("Did not hold" in e.value for e in at.error), [e.value for e in at.error]
+        assert not at.error or all("Did not hold" in plain(e.value) for e in at.error), [e.value for e in at.error]
         rec = ex.ExperimentStore(store_path).list()[0]
         assert rec["name"] == name and rec["status"] == "done"
         assert at.selectbox(key="experiments_open_pick").value == rec["id"]
-        conclusion = [m.value for m in at.markdown if m.value.startswith("**Conclusion.**")]
+        conclusion = [plain(m.value) for m in at.markdown if m.value.startswith("**Conclusion.**")]
         assert conclusion and len(conclusion[0]) > 60, name
         assert len(at.get("plotly_chart")) >= 2, name
         assert len(at.success) + len(at.error) == len(ex.ExperimentStore(store_path).get(rec["id"])["results"]
@@ -78,7 +79,7 @@ def test_run_button_launches_a_driver_process_and_the_page_polls_it(store_path) 
     rec = ex.ExperimentStore(store_path).get(exp_id)
     assert rec["status"] == "done", rec.get("error")
     at.run()
-    assert any(m.value.startswith("**Conclusion.** resnet8") for m in at.markdown)
+    assert any(plain(m.value).startswith("**Conclusion.** resnet8") for m in at.markdown)
     run = RunStore(store_path).get_run(rec["runs"][0]["run_id"])
     assert run["status"] == "done" and run["pid"] not in (None, rec["pid"])  # the job runner's child trained it
 

@@ -1,8 +1,8 @@
 """Events -> run store. The CLI and the job runner both train through `run_and_record`, so a run started
 from either one looks the same in the dashboard.
 
-Final weights go to ``<store dir>/weights/run-<id>.pt`` (a ``state_dict``); the path is recorded in
-the run's summary as ``weights_path``.
+Final weights go to ``<store file>.weights/run-<id>.pt`` beside the store (a ``state_dict``; never over an existing
+file, see `engine.store.weights`); the path written is recorded in the run's summary as ``weights_path``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from engine.arch import SpecLike, expand, load_spec
 from engine.build import resolve_device
 from engine.spec import to_dict
 from engine.store import RunStore
+from engine.store.weights import weights_file
 from engine.train import transfer
 from engine.train.budget import check_training
 from engine.train.config import TrainConfig, parse_config
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def weights_path(store: RunStore, run_id: int) -> Path:
-    return Path(store.path).parent / "weights" / f"run-{run_id}.pt"
+    """The run's preferred weights file: in the store's own folder, so two stores never share one."""
+    return weights_file(store.path, run_id)
 
 
 def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, Any] | None,

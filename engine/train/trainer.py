@@ -26,6 +26,7 @@ from engine.arch import SpecLike, expand
 from engine.build import build, resolve_device
 from engine.core.errors import SpecError
 from engine.ir.graph import infer_shapes
+from engine.store.weights import write_new
 from engine.train import distributed, transfer
 from engine.train.budget import check_training, dataset_bytes, estimate_training
 from engine.train.config import TrainConfig, parse_config
@@ -309,9 +310,8 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         yield Metrics(step, run.validate())
     weights = None
     if weights_path is not None and cfg.save_weights and status != "diverged":
-        weights = str(weights_path)
-        Path(weights).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, weights)
+        state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+        weights = str(write_new(weights_path, lambda f: torch.save(state, f)))  # never over an existing file
     summary = {k: v for k, v in run.last.items() if isinstance(v, float) and math.isfinite(v)}
     summary.update({"steps": float(step), "wall_s": wall, "it_s": step / wall if wall > 0 else 0.0})
     if run.best_val > -math.inf:

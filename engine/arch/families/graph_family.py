@@ -47,9 +47,10 @@ def expand_graph(spec: GraphSpec) -> Graph:
         except SpecError as exc:
             # Re-anchor the error on the spec field: nodes[3].kernel rather than the node's own name.
             field = exc.path.removeprefix(node.name).lstrip(".")
-            raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""), f"({node.name}) {exc.message}") from None
+            raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""),
+                            f"({short(node.name)}) {exc.message}") from None
         except KeyError as exc:  # unknown op
-            raise SpecError(f"nodes[{i}].op", f"({node.name}) {exc}") from None
+            raise SpecError(f"nodes[{i}].op", f"({short(node.name)}) {exc}") from None
     # An embedding that reads the input makes it token ids (engine.build.example_input draws ids < vocab).
     vocab = [n.args["num_embeddings"] for n in g.nodes.values() if n.op == "embedding" and INPUT in n.inputs]
     _check_token_flow(spec, g, bool(vocab))
