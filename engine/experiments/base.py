@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import SpecError
+from engine.experiments.claims import Claim
 
 
 class ExperimentOptions(BaseModel):
@@ -91,6 +92,9 @@ class Experiment:
     plan: Plan
     analyse: Analyse
     tiny: dict[str, Any] = field(default_factory=dict)  # options for tests: seconds, not minutes
+    claims: tuple[Claim, ...] = ()  # registered before any run (engine.experiments.claims)
+    setup: str = ""  # the default setup, and how it differs from the paper's
+    paper: dict[str, Any] = field(default_factory=dict)  # options reproducing the publication's settings (--paper)
 
     def parse_options(self, data: dict[str, Any] | None = None) -> ExperimentOptions:
         """Options from a dict; unknown keys and bad values are a SpecError naming ``options.<key>``."""

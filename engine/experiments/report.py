@@ -1,0 +1,33 @@
+"""The written conclusion every recipe ends with: what the runs show, each claim's verdict in words, the checks
+that failed (a net that did not train), the runs that did not finish, and how the setup differs from the paper's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engine.experiments.claims import HELD, INCONCLUSIVE, NOT_HELD, verdict_counts
+
+
+def claim_sentence(c: dict[str, Any]) -> str:
+    verdict = {HELD: "held", NOT_HELD: "did NOT hold", INCONCLUSIVE: "inconclusive"}[c["verdict"]]
+    return f"'{c['claim']}' ({c['source']}): {verdict} — {c['evidence']}."
+
+
+def conclusion(head: str, claims: Sequence[dict[str, Any]], setup: str, ctx: Any) -> str:
+    parts = [head.strip()]
+    failed_checks = [c for c in claims if c.get("check") and c["verdict"] != HELD]
+    if failed_checks:
+        parts.append("Checks that did not pass, so the claims resting on them are inconclusive: "
+                     + " ".join(claim_sentence(c) for c in failed_checks))
+    findings = [c for c in claims if not c.get("check")]
+    if findings:
+        n = verdict_counts(findings)
+        parts.append(f"Claims: {n[HELD]} held, {n[NOT_HELD]} did not hold, {n[INCONCLUSIVE]} inconclusive.")
+        parts.extend(claim_sentence(c) for c in findings)
+    failed = [f"{r.plan.run_name} ({r.row.get('status')})" for r in getattr(ctx, "runs", []) if not r.ok]
+    if failed:
+        parts.append("Runs that did not finish: " + ", ".join(failed) + ".")
+    if setup:
+        parts.append(f"Setup: {setup}")
+    return " ".join(parts)
