@@ -111,7 +111,7 @@ def render_registered_claims(exp: Experiment) -> None:
              "statistic": c.statistic, "held when": f"{'>' if c.direction == 'above' else '<'} {c.threshold:g}",
              "why this threshold": c.why, "the paper measured": c.paper_measured} for c in exp.claims]
     if rows:
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.dataframe(rows, hide_index=True, width="stretch")
     if exp.setup:
         st.caption("Setup: " + exp.setup)
 

@@ -28,6 +28,7 @@ if a["dataset"] == "textures":
 elif a["dataset"] == "proto_textures":
     sys.path.insert(0, "scratch")
     from textures_proto import make  # noqa: E402
+
     from engine.data.core import make_image_dataset  # noqa: E402
     rng = np.random.default_rng(0)
     xt, yt = make(a["train_size"], a["size"], rng, tint=a.get("tint", 1.0))

@@ -1,6 +1,10 @@
 """Seconds per SGD step of CIFAR ResNets on one CPU thread, by depth / width / image size / batch (exploration)."""
-import sys, time, json
+import json
+import sys
+import time
+
 import torch
+
 sys.path.insert(0, ".")
 from engine.api import expand
 from engine.build import build
@@ -20,7 +24,9 @@ for depth, width, size, batch in [(20, 16, 16, 64), (56, 16, 16, 64), (20, 8, 16
         if i == 3:
             t0 = time.perf_counter()
         loss = torch.nn.functional.cross_entropy(m(x), y)
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     dt = (time.perf_counter() - t0) / 5
     out.append({"depth": depth, "width": width, "size": size, "batch": batch, "s_per_step": round(dt, 4)})
     print(json.dumps(out[-1]), flush=True)

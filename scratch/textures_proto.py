@@ -28,7 +28,8 @@ def make(n, size, rng, tint=0.25, tex_amp=1.0, k=10):
     mask = np.exp(-(d / 0.2) ** 2) * np.exp(-((r[None, None] - freq[y][:, None, None, None]) / 0.05) ** 2)
     tex = np.fft.ifft2(F * mask).real
     tex /= tex.std(axis=(2, 3), keepdims=True)
-    x = bg + (tint * tints[y] + rng.standard_normal((n, 3)))[:, :, None, None] + tex_amp * tex * rng.uniform(0.5, 1.0, (n, 3, 1, 1))
+    colour = (tint * tints[y] + rng.standard_normal((n, 3)))[:, :, None, None]
+    x = bg + colour + tex_amp * tex * rng.uniform(0.5, 1.0, (n, 3, 1, 1))
     return x.astype(np.float32), y
 
 

@@ -90,7 +90,7 @@ def _study(base: float, single: list[tuple[bool, float | None]], k_acc: list[flo
 
 
 def test_lesion_claims_hold_on_veit_et_al_and_fail_on_the_opposite() -> None:
-    claims = exp_lesion.registered_claims(8)
+    claims = exp_lesion.registered_claims(8, 8)
     chance = 0.1
 
     def per_seed(res: dict, plain: dict) -> dict:
@@ -99,10 +99,10 @@ def test_lesion_claims_hold_on_veit_et_al_and_fail_on_the_opposite() -> None:
 
     res = _study(0.9, [(False, 0.88), (True, 0.80), (True, 0.75)], [0.85, 0.75, 0.6])
     plain = _study(0.9, [(False, 0.1), (True, None), (True, None)], [0.1])
-    assert set(_verdicts(claims, exp_lesion.claim_values(per_seed(res, plain), 8)).values()) == {HELD}
+    assert set(_verdicts(claims, exp_lesion.claim_values(per_seed(res, plain), 8, 8)).values()) == {HELD}
     res_bad = _study(0.9, [(False, 0.15), (True, 0.89), (True, 0.88)], [0.12, 0.11, 0.1])
     plain_bad = _study(0.9, [(False, 0.89), (True, None), (True, None)], [0.89])
-    opposite = _verdicts(claims, exp_lesion.claim_values(per_seed(res_bad, plain_bad), 8))
+    opposite = _verdicts(claims, exp_lesion.claim_values(per_seed(res_bad, plain_bad), 8, 8))
     assert all(opposite[k] == NOT_HELD for k in ("single_deletion_minor", "plain_deletion_fatal",
                                                  "downsampling_costs_more", "smooth_degradation")), opposite
 
