@@ -69,7 +69,8 @@ def options_form(exp: Experiment) -> dict[str, Any]:
 
 
 def max_jobs() -> int:
-    return int(os.environ.get("SKIPLAB_MAX_RUNS", "1"))
+    """Runs trained side by side: SKIPLAB_MAX_RUNS, else 2 on a machine with 2 or more cores."""
+    return int(os.environ.get("SKIPLAB_MAX_RUNS", str(2 if (os.cpu_count() or 1) >= 2 else 1)))
 
 
 def experiment_label(rec: dict[str, Any]) -> str:

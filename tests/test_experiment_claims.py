@@ -132,3 +132,12 @@ def test_every_experiment_registers_sourced_claims_and_paper_settings(name: str)
     for c in exp.claims:
         assert c.source and c.why and c.paper_measured and c.statistic and c.direction in ("above", "below")
     exp.parse_options(exp.paper)  # the publication's settings are valid options
+
+
+def test_docs_page_lists_the_registered_claims() -> None:
+    from pathlib import Path
+
+    from engine.experiments.docs import document
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "experiments.md"
+    assert page.read_text() == document(), "regenerate: python -m engine.experiments.docs > docs/experiments.md"

@@ -94,7 +94,7 @@ def test_lesion_of_an_identity_block_is_flat_and_plain_downsampling_blocks_are_n
 
 
 def _cli(capsys: pytest.CaptureFixture, store: str, *args: str) -> dict:
-    assert main(["experiment", *args, "--store", store, "--json", "--quiet"]) == 0
+    assert main(["experiment", *args, "--store", store, "--json", "--quiet", "--jobs", "0"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
