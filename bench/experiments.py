@@ -30,6 +30,14 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def runs_cpu(store: str, results: dict) -> float:
+    from engine.store import RunStore
+
+    rs = RunStore(store)
+    rows = [rs.get_run(r["run_id"]) for r in results.get("runs", [])]
+    return sum(float((row or {}).get("summary", {}).get("cpu_s", 0.0)) for row in rows)
+
+
 def load_average() -> list[float]:
     try:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
@@ -63,6 +71,10 @@ def main() -> None:
             # time is not in RUSAGE_CHILDREN, so only the in-process mode has a CPU figure
             "cpu_s": round(cpu_seconds() - c0, 1) if not args.jobs else None,
             "load_before": load_before, "load_after": load_average(), "store": store,
+            # the runs' own training CPU seconds (each worker's process time): what the machine's load does not
+            # inflate; wall on two idle cores is about half their sum plus start-up and the analysis
+            "runs_cpu_s": round(runs_cpu(store, results), 1),
+            "runs": len(results.get("runs", [])),
             "verdicts": {c["key"]: c["verdict"] for c in results.get("claims", [])},
             "claims": [{"key": c["key"], "claim": c["claim"], "verdict": c["verdict"], "check": c.get("check"),
                         "evidence": c["evidence"]} for c in results.get("claims", [])],
