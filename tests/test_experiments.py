@@ -225,6 +225,10 @@ def test_bad_options_are_clear_errors(tmp_path, capsys) -> None:
     assert "valid experiments: degradation" in capsys.readouterr().err
     assert main(["experiment", "degradation", "--set", "dataset=cifar10", "--store", store]) == 2
     assert "data_path" in capsys.readouterr().err
+    assert main(["experiment", "lesion", "--paper", "--store", store]) == 2  # the paper's CIFAR-10 is not built in
+    assert "never downloads" in capsys.readouterr().err
+    assert main(["experiment", "lesion", "--paper", "--tiny", "--store", store]) == 2
+    assert "--tiny and --paper" in capsys.readouterr().err
 
 
 def test_cancelled_experiment_does_not_start_and_list_shows_it(tmp_path, capsys) -> None:

@@ -68,6 +68,11 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.3g}"
 
 
+def fmt_margin(value: float, unit: str) -> str:
+    """A spread in the statistic's unit (a log10 statistic's spread is in decades, not a power of ten)."""
+    return f"{value:.2f} decades" if unit == "log10" else fmt(value, unit)
+
+
 def judge(claim: Claim, values: Sequence[float | None], prior: Mapping[str, dict[str, Any]] | None = None,
           detail: str = "") -> dict[str, Any]:
     """The verdict on ``claim`` from its per-seed ``values`` (None / NaN: a seed whose runs gave no value)."""
@@ -94,9 +99,9 @@ def judge(claim: Claim, values: Sequence[float | None], prior: Mapping[str, dict
         verdict, reason = INCONCLUSIVE, "the seeds' margin straddles the threshold"
     side = ">" if above else "<"
     per_seed = ", ".join(fmt(v, claim.unit) for v in vals)
-    spread = f" ± {fmt(m, claim.unit)}" if math.isfinite(m) else ""
-    evidence = (f"{claim.statistic}: {fmt(mean, claim.unit)}{spread} (95% one-sided margin over {n} seed(s): "
-                f"{per_seed}); claimed {side} {fmt(claim.threshold, claim.unit)}; {reason}")
+    spread = f", margin ± {fmt_margin(m, claim.unit)}" if math.isfinite(m) else ""
+    evidence = (f"{claim.statistic}: mean {fmt(mean, claim.unit)} over {n} seed(s) ({per_seed}{spread}); claimed "
+                f"{side} {fmt(claim.threshold, claim.unit)}: {reason}")
     if detail:
         evidence += f". {detail}"
     return {"key": claim.key, "claim": claim.text, "source": claim.source, "verdict": verdict,

@@ -154,6 +154,10 @@ def _conclusion(numbers: dict[str, Any], claims: list[dict[str, Any]], opts: Deg
         head += (f" {', '.join(untrained)} did not train (training error at or above {100 * TRAINED:.0f}%, He et "
                  "al.'s mark): a net that never left chance says nothing about degradation, which is about nets "
                  "that train, to different errors.")
+    fitted = [k for k in order[2:] if k in numbers and numbers[k]["train_error"] < 0.01]
+    if len(fitted) == 2:
+        head += (" Both residual nets fit the training set (under 1% error), so at this budget their depth cannot "
+                 "show in the training error; He et al. see the deeper one lower after 64k steps.")
     setup = EXPERIMENT.setup if opts.dataset != "cifar10" else "CIFAR-10 from a local copy, the paper's data."
     return conclusion(head, claims, setup, ctx)
 
