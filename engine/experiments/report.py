@@ -6,12 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.experiments.claims import HELD, INCONCLUSIVE, NOT_HELD, verdict_counts
+from engine.experiments.claims import HELD, INCONCLUSIVE, NOT_HELD, fmt, fmt_margin, verdict_counts
 
 
 def claim_sentence(c: dict[str, Any]) -> str:
+    """``'claim': held (mean 29.4 points ± 21.0 over 3 seeds; claimed > 0.0 points).`` The full evidence (per-seed
+    values, the reason) goes with each claim in the results."""
     verdict = {HELD: "held", NOT_HELD: "did NOT hold", INCONCLUSIVE: "inconclusive"}[c["verdict"]]
-    return f"'{c['claim']}' ({c['source']}): {verdict} — {c['evidence']}."
+    unit = c.get("unit", "")
+    mean = fmt(c["mean"], unit) if c.get("mean") is not None else "n/a"
+    spread = f" ± {fmt_margin(c['margin'], unit)}" if c.get("margin") is not None else ""
+    side = ">" if c.get("direction") == "above" else "<"
+    return (f"'{c['claim']}': {verdict} (mean {mean}{spread} over {c.get('n', 0)} seed(s); claimed {side} "
+            f"{fmt(c.get('threshold', 0.0), unit)}).")
 
 
 def conclusion(head: str, claims: Sequence[dict[str, Any]], setup: str, ctx: Any) -> str:
