@@ -29,7 +29,9 @@ def _fill_tiny(at: AppTest, name: str) -> None:
     at.selectbox(key="experiments_pick").set_value(name).run()
     for field, value in ex.get_experiment(name).tiny.items():
         key = f"experiments_{name}_{field}"
-        if isinstance(value, list):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):  # choices: a multiselect
+            at.multiselect(key=key).set_value(value)
+        elif isinstance(value, list):
             at.text_input(key=key).input(", ".join(str(v) for v in value))
         elif isinstance(value, bool):
             at.checkbox(key=key).check() if value else at.checkbox(key=key).uncheck()
