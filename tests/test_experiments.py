@@ -114,7 +114,7 @@ def test_degradation_end_to_end(tmp_path, capsys) -> None:
     assert claims["plain_degrades"]["values"] == pytest.approx(gap)  # the statistic is the paired difference
     band = res["figures"]["loss"]["resnet14"]
     assert band["steps"][-1] == 4 and len(band["mean"]) == len(band["steps"])
-    assert "Setup:" in res["conclusion"]
+    assert "the paper's" in res["conclusion"]
     # the runs are ordinary runs of the store (the Runs and Compare pages list them)
     runs = RunStore(store).list_runs()
     assert len(runs) == 8 and all(r["status"] == "done" and r["name"].startswith("degradation #") for r in runs)

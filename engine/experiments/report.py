@@ -36,5 +36,5 @@ def conclusion(head: str, claims: Sequence[dict[str, Any]], setup: str, ctx: Any
     if failed:
         parts.append("Runs that did not finish: " + ", ".join(failed) + ".")
     if setup:
-        parts.append(f"Setup: {setup}")
+        parts.append(f"The defaults' setup, against the paper's (options given to this run override it): {setup}")
     return " ".join(parts)
