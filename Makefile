@@ -33,10 +33,12 @@ browser:
 
 test: setup-dev browser
 	$(PY) -m ruff check .
+	$(PY) tools/layers.py
 	$(PY) -m pytest
 
 lint: setup-dev
 	$(PY) -m ruff check .
+	$(PY) tools/layers.py
 
 bench: setup-dev
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done

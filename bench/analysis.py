@@ -37,7 +37,7 @@ def median_s(fn: Callable[[], Any], repeats: int) -> float:
 
 
 def main(name: str = "resnet152") -> dict[str, Any]:
-    from engine.crosscheck import _counting_model, _one_thread, _quiet, crosscheck
+    from engine.analysis.crosscheck import _counting_model, _one_thread, _quiet, crosscheck
 
     t0 = time.perf_counter()
     check = crosscheck(name)  # first: pays the one-time costs

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.build_state import evaluate  # noqa: E402
 from dashboard.run_charts import layer_heatmap  # noqa: E402
-from engine.presets import get_preset  # noqa: E402
+from engine.arch import get_preset  # noqa: E402
 from engine.spec import to_dict  # noqa: E402
 
 

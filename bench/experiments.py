@@ -48,7 +48,7 @@ def load_average() -> list[float]:
 def main() -> None:
     import torch
 
-    from engine.experiments import create_experiment, execute, experiment_names
+    from engine.lab.experiments import create_experiment, execute, experiment_names
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="experiments (default: all)")

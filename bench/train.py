@@ -182,9 +182,9 @@ def learn() -> dict[str, Any]:
               "nodes": [{"name": "head.flatten", "op": "flatten"},
                         {"name": "head.fc", "op": "linear", "in": "head.flatten", "out_features": 10}]}
     digits = load_dataset("digits", flatten=True)
-    import engine.families  # noqa: F401
-    from engine.spec import FAMILY_SPECS
-    if "mlp" in FAMILY_SPECS:
+    import engine.arch.families  # noqa: F401
+    from engine.arch import FAMILIES
+    if "mlp" in FAMILIES:
         mlp: Any = {"family": "mlp", "input": [64], "depth": 8, "width": 128, "connection": "residual"}
     else:
         from tests.train_helpers import mlp_graph

@@ -11,10 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.analysis import Analysis
-from engine.errors import fmt_shape
-from engine.graph import INPUT, Graph
-from engine.ops import get_op
+from engine.api import INPUT, Analysis, Graph, fmt_shape, get_op
 
 KIND_COLOURS = {
     "conv": "#2f6fdf", "norm": "#9b59b6", "act": "#27ae60", "pool": "#e67e22", "merge": "#e74c3c",

@@ -1,4 +1,4 @@
-"""Pure Plotly builders for experiment results (engine.experiments: plain JSON lists, None for missing values).
+"""Pure Plotly builders for experiment results (engine.lab.experiments: plain JSON lists, None for missing values).
 No Streamlit here: every function takes the results' figure data and returns a figure."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import experiment_charts as ec
-from engine.experiments import Experiment, ExperimentStore
+from engine.api import experiments
 
 PREFIX = "experiments"
 SKIP_FIELDS = {"device"}  # always auto in the dashboard
@@ -32,7 +32,7 @@ def _optional(annotation: Any) -> Any:
     return None
 
 
-def options_form(exp: Experiment) -> dict[str, Any]:
+def options_form(exp: experiments.Experiment) -> dict[str, Any]:
     """One widget per option (defaults from the model); returns the values that differ from the defaults."""
     values: dict[str, Any] = {}
     fields = [(n, f) for n, f in exp.options.model_fields.items() if n not in SKIP_FIELDS]
@@ -87,7 +87,7 @@ def _duration(seconds: float | None) -> str:
 
 def progress_text(p: dict[str, Any]) -> str:
     """The bar's caption: status, runs done (and reused), the active runs, elapsed time and the ETA of the whole
-    experiment (engine.experiments.progress: the fraction is of the training work, weighted by each run's cost)."""
+    experiment (engine.lab.experiments.progress: the fraction is of the training work, weighted by each run's cost)."""
     current = "; ".join(f"{c['label']} s{c['seed']}: step {c['step']}/{c['steps']}" for c in p["current"])
     text = f"{p['status']} · runs {p['runs_done']}/{p['runs_total']} done"
     if p.get("runs_reused"):
@@ -106,7 +106,7 @@ def render_progress(p: dict[str, Any]) -> None:
     st.progress(min(1.0, p["fraction"]), text=progress_text(p))
 
 
-def render_registered_claims(exp: Experiment) -> None:
+def render_registered_claims(exp: experiments.Experiment) -> None:
     """The claims as registered in the recipe, before any run: finding, source, statistic, threshold and why."""
     rows = [{"kind": "check" if c.check else "claim", "claim": c.text, "source": c.source,
              "statistic": c.statistic, "held when": f"{'>' if c.direction == 'above' else '<'} {c.threshold:g}",
@@ -193,9 +193,9 @@ _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _l
 
 
 @st.cache_resource(show_spinner=False)
-def _exp_store(path: str | None) -> ExperimentStore:
-    return ExperimentStore(path)
+def _exp_store(path: str | None) -> experiments.ExperimentStore:
+    return experiments.ExperimentStore(path)
 
 
-def get_experiment_store() -> ExperimentStore:
+def get_experiment_store() -> experiments.ExperimentStore:
     return _exp_store(os.environ.get("SKIPLAB_STORE"))

@@ -14,9 +14,7 @@ import streamlit as st
 from dashboard.charts import architecture_figure
 from dashboard.run_charts import curves, gradient_flow, layer_heatmap
 from dashboard.runs_data import first_last_ratio, layer_view, metric_series
-from engine.api import expand
-from engine.errors import SkipLabError
-from engine.store import RunStore
+from engine.api import RunStore, SkipLabError, expand
 
 ACTIVE = ("queued", "running")
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.store import RunStore
+from engine.api import RunStore
 
 
 def _duration(run: dict[str, Any]) -> float | None:
@@ -84,7 +84,7 @@ def metric_series(store: RunStore, run_id: int, key: str) -> tuple[np.ndarray, n
 
 
 def diff_frame(comparison: Any, level: int) -> pd.DataFrame:
-    """An engine.compare.Comparison as a table: per stage (level 1) or block (2) A, B and the delta."""
+    """An engine.analysis.compare.Comparison as a table: per stage (level 1) or block (2) A, B and the delta."""
     rows = []
     for r in comparison.rows:
         if r.level != level and not (level == 2 and r.level == 1 and r.name in ("stem", "head")):

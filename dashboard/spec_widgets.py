@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import BaseModel
 
-from engine.spec import FAMILY_SPECS
+from engine.api import FAMILIES
 
 SKIP = {"family", "edits", "nodes", "name"}
 
@@ -63,7 +63,7 @@ def _parse_list(text: str, item: type) -> list[Any] | str:
 
 def spec_widgets(spec: dict[str, Any], key: str) -> dict[str, Any]:
     """Render one widget per knob of the spec's family and return the edited spec dict."""
-    model = FAMILY_SPECS[spec["family"]]
+    model = FAMILIES.get(spec["family"]).spec_model
     out = dict(spec)
     simple = [(n, f) for n, f in model.model_fields.items() if n not in SKIP]
     tables = []

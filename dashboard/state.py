@@ -7,10 +7,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from engine.analysis import Analysis
-from engine.api import summarize
-from engine.spec import canonical_json, parse
-from engine.store import RunStore, StoreError
+from engine.api import Analysis, RunStore, StoreError, canonical_json, parse, summarize
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -25,7 +22,7 @@ def analyze_spec(spec, batch: int = 1) -> Analysis:  # noqa: ANN001 - a SpecBase
 @st.cache_data(show_spinner=False, max_entries=64)
 def python_code(spec_json: str) -> str:
     """Standalone PyTorch source of a spec (cached by its canonical JSON)."""
-    from engine.export import export_python
+    from engine.api import export_python
 
     return export_python(parse(json.loads(spec_json)))
 
@@ -59,7 +56,7 @@ def run_label(run: dict) -> str:
 
 @st.cache_resource(show_spinner=False)
 def _runner(path: str | None, max_concurrent: int):  # noqa: ANN202 - engine.train.runner.JobRunner
-    from engine.train.runner import get_runner as engine_runner
+    from engine.api import get_runner as engine_runner
 
     return engine_runner(path, max_concurrent=max_concurrent)
 

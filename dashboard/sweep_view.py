@@ -7,8 +7,7 @@ import streamlit as st
 
 from dashboard.run_charts import curves
 from dashboard.sweeps import depth_bands, load, metric_bands, sweep_labels
-from engine.store import RunStore
-from engine.sweep.results import variant_rows
+from engine.api import RunStore, sweep_variant_rows
 
 
 def render_sweep(store: RunStore) -> None:
@@ -42,7 +41,7 @@ def render_sweep(store: RunStore) -> None:
         st.plotly_chart(fig, key="compare_sweep_profile")
 
     st.subheader("Variants")
-    rows = variant_rows(store, sweep)
+    rows = sweep_variant_rows(store, sweep)
     frame = pd.DataFrame([{"variant": r["variant"], "runs": r["runs"], "seeds": ", ".join(map(str, r["seeds"])),
                            "status": ", ".join(f"{v} {k}" for k, v in r["statuses"].items()),
                            "final loss": r["loss_mean"], "± loss": r["loss_std"],

@@ -15,9 +15,12 @@ from collections.abc import Callable
 import torch
 from torch import fx, nn
 
-from engine.graph import INPUT, Graph, infer_shapes
-from engine.guards import check_build
-from engine.ops import get_op
+from engine.arch import SpecLike, expand
+from engine.core.errors import ResourceError
+from engine.core.limits import max_params, memory_budget
+from engine.core.text import fmt_bytes
+from engine.ir.graph import INPUT, Graph, infer_shapes
+from engine.ir.ops import Shape, get_op
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +167,38 @@ def example_input(graph: Graph, batch: int = 2, device: str | torch.device = "cp
         return torch.randint(0, vocab, (batch, *graph.input_shape), device=device)
     return torch.randn(batch, *graph.input_shape, device=device)
 
+
+def build_model(spec: SpecLike, device: str | torch.device = "cpu", *, seed: int | None = None) -> fx.GraphModule:
+    """A preset name, spec file, dict or spec -> its model on `device` (the public API's `build_model`)."""
+    return build(expand(spec), device, seed=seed)
+
+
+# ---- guard: refuse before allocating ---------------------------------------------------------------------
+
+
+def param_total(graph: Graph, shapes: dict[str, Shape]) -> int:
+    return sum(get_op(n.op).params([shapes[s] for s in n.inputs], n.args)
+               for n in graph.nodes.values() if n.inputs)
+
+
+def check_build(graph: Graph, shapes: dict[str, Shape], device: torch.device) -> None:
+    """Before `engine.build.build` allocates: parameters under SKIPLAB_MAX_PARAMS, float32 weights in memory."""
+    params = param_total(graph, shapes)
+    label = graph.name or graph.family or "the model"
+    limit = max_params()
+    if limit is not None and params > limit:
+        raise ResourceError(f"{label} has {params:,} parameters, more than the {limit:,} allowed "
+                            "(SKIPLAB_MAX_PARAMS); use narrower or fewer layers, or raise SKIPLAB_MAX_PARAMS")
+    if params >= 2**62:  # beyond int64: torch cannot even describe the tensors
+        raise ResourceError(f"{label} has {params:.3g} parameters, beyond what any tensor library can hold; "
+                            "use narrower or fewer layers")
+    if device.type == "meta":
+        return
+    need = params * 4
+    for dev in ("cpu", device) if device.type != "cpu" else ("cpu",):  # built on the CPU, then moved
+        budget = memory_budget(dev)
+        if budget.bytes is not None and need > budget.bytes:
+            where = "RAM" if str(dev) == "cpu" else str(dev)
+            raise ResourceError(f"{label} has {params:,} parameters: {fmt_bytes(need)} of float32 weights in "
+                                f"{where}, more than the {fmt_bytes(budget.bytes)} allowed ({budget.source}); "
+                                f"use narrower or fewer layers, or set {budget.fix}")

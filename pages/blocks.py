@@ -6,10 +6,7 @@ import streamlit as st
 
 from dashboard.charts import paired_bars, stage_params_bar
 from dashboard.state import analyze_spec
-from engine.blocks import block_costs
-from engine.presets import get_preset
-from engine.reference import PUBLISHED
-from engine.report import si
+from engine.api import block_costs, get_preset, published_figures, si
 
 st.title("Blocks")
 st.caption("Why ResNet-50 and deeper use bottlenecks: at equal width a bottleneck has 16.94x fewer conv weights.")
@@ -50,7 +47,7 @@ rows, analyses = [], {}
 for name in names:
     a = analyze_spec(get_preset(name))
     analyses[name] = a
-    params, macs, source = PUBLISHED[name]
+    params, macs, source = published_figures()[name]
     rows.append({"net": name, "block": get_preset(name).block, "depth": a.depth, "params (ours)": a.params,
                  "params (published)": params, "MACs (ours)": si(a.macs), "MACs (published)": si(macs),
                  "match": "✓" if a.params == params and abs(a.macs - macs) / macs < 1e-3 else "✗", "source": source})

@@ -12,12 +12,21 @@ from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
 from dashboard.state import python_code
 from dashboard.urlstate import decode_spec, encode_spec
-from engine.api import crosscheck
-from engine.errors import SkipLabError
-from engine.export import onnx_bytes
-from engine.presets import PRESETS, get_preset, preset_names
-from engine.report import si
-from engine.spec import FAMILY_SPECS, canonical_json, dumps, loads, parse, to_dict
+from engine.api import (
+    FAMILIES,
+    PRESETS,
+    SkipLabError,
+    canonical_json,
+    crosscheck,
+    dumps,
+    get_preset,
+    loads,
+    onnx_bytes,
+    parse,
+    preset_names,
+    si,
+    to_dict,
+)
 
 ss = st.session_state
 
@@ -61,7 +70,7 @@ names = preset_names()
 top[0].selectbox("Start from a preset", names, index=None, key="build_preset", on_change=on_preset,
                  placeholder="resnet20, resnet50, plain56, ...",
                  help="Loads a named architecture; you can edit it after.")
-families = sorted(FAMILY_SPECS)
+families = sorted(FAMILIES.names())
 top[1].selectbox("…or a family", families, index=None, key="build_family", on_change=on_family,
                  placeholder="resnet, graph, ...", help="Starts from the family's defaults.")
 batch = top[2].number_input("Batch", 1, 4096, 32, key="build_batch", help="Batch size for training memory.")
@@ -72,7 +81,7 @@ with tab_knobs:
     spec = dict(ss.build_spec)
     if spec.get("family") == "graph":
         st.info("A `graph` spec lists its nodes by hand: edit it in the YAML tab.")
-    elif spec.get("family") in FAMILY_SPECS:
+    elif spec.get("family") in FAMILIES:
         spec = spec_widgets(spec, key=f"build_k{rev}")
     spec["name"] = ss.build_spec.get("name", "")
     spec["edits"] = list(ss.build_spec.get("edits", []))

@@ -9,9 +9,7 @@ from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_a
 from dashboard.state import get_store, run_label
 from dashboard.sweep_view import render_sweep
 from dashboard.sweeps import sweep_labels
-from engine.api import compare
-from engine.errors import SkipLabError
-from engine.presets import preset_names
+from engine.api import SkipLabError, compare, preset_names
 
 ss = st.session_state
 st.title("Compare")

@@ -13,8 +13,8 @@ from dashboard.experiments_view import (
     render_registered_claims,
     render_results,
 )
-from engine import experiments as ex
-from engine.errors import SkipLabError
+from engine.api import SkipLabError
+from engine.api import experiments as ex
 
 ss = st.session_state
 st.title("Experiments")

@@ -6,9 +6,7 @@ import yaml
 
 from dashboard.runs_data import runs_frame
 from dashboard.state import get_store
-from engine.errors import SkipLabError
-from engine.export import run_archive
-from engine.store import StoreError
+from engine.api import SkipLabError, StoreError, run_archive
 
 ss = st.session_state
 st.title("Runs")

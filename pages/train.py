@@ -5,10 +5,7 @@ import streamlit as st
 
 from dashboard.live_run import ACTIVE, render_run
 from dashboard.state import get_runner, get_store, run_label
-from engine.data import dataset_names
-from engine.errors import SkipLabError
-from engine.presets import preset_names
-from engine.spec import loads, parse
+from engine.api import SkipLabError, dataset_names, loads, parse, preset_names
 
 ss = st.session_state
 MAX_UPLOAD = 256 * 1024  # a spec is a few KB; anything larger is not a spec

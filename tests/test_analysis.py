@@ -7,12 +7,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from engine.analysis import analyze
+from engine.analysis.crosscheck import measure_saved_bytes
 from engine.api import expand
+from engine.arch.presets import preset_names
 from engine.build import build, example_input
-from engine.crosscheck import measure_saved_bytes
-from engine.errors import SpecError
-from engine.graph import Graph
-from engine.presets import preset_names
+from engine.core.errors import SpecError
+from engine.ir.graph import Graph
 from tests.unet_graph import register_tconv, unet_spec, unregister_tconv
 
 PRESETS = preset_names()

@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.api import build_model
 from engine.cli import main
-from engine.errors import SkipLabError
+from engine.core.errors import SkipLabError
 from engine.store import RunStore
 from engine.train.record import create_run, run_and_record
 from tests.fuzz_strategies import ALIAS_BOMB
@@ -186,7 +186,7 @@ def _ddp_batch(_tmp: Path) -> None:
 
 def _sweep(data: dict) -> Callable[[Path], object]:
     def call(_tmp: Path) -> object:
-        from engine.sweep import expand, parse_sweep
+        from engine.lab.sweeps import expand, parse_sweep
 
         return expand(parse_sweep(data))
 
@@ -195,7 +195,7 @@ def _sweep(data: dict) -> Callable[[Path], object]:
 
 def _experiment(name: str, options: dict) -> Callable[[Path], object]:
     def call(tmp: Path) -> object:
-        from engine.experiments import create_experiment
+        from engine.lab.experiments import create_experiment
 
         return create_experiment(name, options, tmp / "runs.sqlite")
 

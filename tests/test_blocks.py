@@ -3,9 +3,9 @@
 import pytest
 from torch import nn
 
-from engine.blocks import block_costs, block_graph
+from engine.analysis.blocks import block_costs, block_graph
 from engine.build import build, param_count
-from engine.errors import SpecError
+from engine.core.errors import SpecError
 
 
 def test_reference_figures_at_256():

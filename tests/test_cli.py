@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from engine.arch.presets import preset_names
 from engine.cli import main
-from engine.presets import preset_names
 from tests.conftest import ROOT
 
 

@@ -3,9 +3,9 @@
 import json
 
 from engine.analysis import analyze
+from engine.analysis.compare import compare
 from engine.api import expand
 from engine.cli import main
-from engine.compare import compare
 
 
 def test_resnet34_vs_resnet50():

@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-import engine.crosscheck as cc_mod
-import engine.toolrules as rules
+import engine.analysis.crosscheck as cc_mod
+import engine.analysis.toolrules as rules
 from engine.analysis import analyze
+from engine.analysis.crosscheck import crosscheck
 from engine.api import expand
+from engine.arch.presets import preset_names
 from engine.cli import main
-from engine.crosscheck import crosscheck
-from engine.graph import Graph
-from engine.presets import preset_names
+from engine.ir.graph import Graph
 from tests.unet_graph import register_tconv, unet_spec, unregister_tconv
 
 PRESETS = preset_names()

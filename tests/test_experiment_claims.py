@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from engine.experiments import exp_degradation, exp_gradients, exp_lesion, exp_share, exp_unet, get_experiment
-from engine.experiments.claims import HELD, INCONCLUSIVE, NOT_HELD, Claim, judge, judge_all, margin
+from engine.lab.experiments import exp_degradation, exp_gradients, exp_lesion, exp_share, exp_unet, get_experiment
+from engine.lab.experiments.claims import HELD, INCONCLUSIVE, NOT_HELD, Claim, judge, judge_all, margin
 
 UP = Claim("up", "x is positive", "a paper", "x", "x", "above", 0.0, "a direction")
 
@@ -137,7 +137,7 @@ def test_every_experiment_registers_sourced_claims_and_paper_settings(name: str)
 def test_docs_page_lists_the_registered_claims() -> None:
     from pathlib import Path
 
-    from engine.experiments.docs import document
+    from engine.lab.experiments.docs import document
 
     page = Path(__file__).resolve().parents[1] / "docs" / "experiments.md"
-    assert page.read_text() == document(), "regenerate: python -m engine.experiments.docs > docs/experiments.md"
+    assert page.read_text() == document(), "regenerate: python -m engine.lab.experiments.docs > docs/experiments.md"

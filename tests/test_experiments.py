@@ -12,11 +12,11 @@ import torch
 from engine.api import expand
 from engine.build import build
 from engine.cli import main
-from engine.errors import SpecError
-from engine.experiments import ExperimentStore, cancel, create_experiment, execute, get_experiment
-from engine.experiments.blocks import find_blocks
-from engine.experiments.lesion import accuracy, lesion_study, lesioned
-from engine.experiments.share import shortcut_share
+from engine.core.errors import SpecError
+from engine.lab.experiments import ExperimentStore, cancel, create_experiment, execute, get_experiment
+from engine.lab.experiments.blocks import find_blocks
+from engine.lab.experiments.lesion import accuracy, lesion_study, lesioned
+from engine.lab.experiments.share import shortcut_share
 from engine.store import RunStore
 from engine.train.trainer import train
 
@@ -121,7 +121,7 @@ def test_degradation_end_to_end(tmp_path, capsys) -> None:
 
 
 def test_a_run_trained_before_is_reused_not_retrained(tmp_path, capsys, monkeypatch) -> None:
-    from engine.experiments import reuse
+    from engine.lab.experiments import reuse
 
     store = str(tmp_path / "runs.sqlite")
     args = ("unet_skips", "--tiny", "--set", "merges=[concat, none]")
@@ -143,8 +143,8 @@ def test_a_run_trained_before_is_reused_not_retrained(tmp_path, capsys, monkeypa
 
 
 def test_progress_weights_runs_by_their_cost_and_gives_an_eta(tmp_path) -> None:
-    from engine.experiments import progress
-    from engine.experiments.cost import eta_seconds, run_costs
+    from engine.lab.experiments import progress
+    from engine.lab.experiments.cost import eta_seconds, run_costs
 
     store = str(tmp_path / "runs.sqlite")
     exp_id = create_experiment("degradation", get_experiment("degradation").tiny, store)

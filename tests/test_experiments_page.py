@@ -8,7 +8,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import engine.experiments as ex
+import engine.lab.experiments as ex
 from engine.store import RunStore
 
 PAGE = "../pages/experiments.py"

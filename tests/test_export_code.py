@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 from engine.api import build_model, expand, load_spec
+from engine.arch.presets import preset_names
 from engine.build import example_input
 from engine.export import ExportError, export_python
 from engine.export.emitters import EMITTERS
-from engine.graph import Graph
-from engine.ops import OPS, OpDef, register_op
-from engine.presets import preset_names
+from engine.ir.graph import Graph
+from engine.ir.ops import OPS, OpDef, register_op
 
 SMALL_IMAGENET = [3, 64, 64]  # the ImageNet nets at 64x64 keep the test CPU-sized; the code is the same
 
@@ -262,7 +262,7 @@ def _extra_graphs() -> list[Graph]:
 
 
 def test_extra_ops_export() -> None:
-    pytest.importorskip("engine.ops_extra", reason="engine/ops_extra.py (the families branch) is not merged yet")
+    pytest.importorskip("engine.ir.ops.extra", reason="engine/ops_extra.py (the families branch) is not merged yet")
     from engine.build import build
 
     for graph in _extra_graphs():
@@ -276,7 +276,7 @@ def test_extra_ops_export() -> None:
 
 
 def test_edited_spec_export() -> None:
-    pytest.importorskip("engine.ops_extra", reason="connectivity edits come with the families branch")
+    pytest.importorskip("engine.ir.ops.extra", reason="connectivity edits come with the families branch")
     from engine.spec import to_dict
 
     spec = to_dict(load_spec("resnet20"))

@@ -20,7 +20,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import engine.store_db
+import engine.store.db
 from engine.cli import main
 from engine.store import RunStore, StoreError, pid_alive
 from engine.train.events import Alert
@@ -155,7 +155,7 @@ def inject(monkeypatch: pytest.MonkeyPatch, path: Path, mode: str) -> None:
         conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 1}")
         return conn
 
-    monkeypatch.setattr(engine.store_db.sqlite3, "connect", connect)
+    monkeypatch.setattr(engine.store.db.sqlite3, "connect", connect)
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:

@@ -8,11 +8,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from engine.analysis import analyze
 from engine.api import expand
+from engine.arch import parse
 from engine.build import build, example_input, param_count
-from engine.errors import RegistryError, ShapeError, SpecError
-from engine.graph import Graph, infer_shapes
-from engine.ops import OPS, OpDef, register_op
-from engine.spec import parse
+from engine.core.errors import RegistryError, ShapeError, SpecError
+from engine.ir.graph import Graph, infer_shapes
+from engine.ir.ops import OPS, OpDef, register_op
 
 
 def graph_spec(nodes, input_shape=(3, 8, 8), **extra):

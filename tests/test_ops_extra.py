@@ -1,4 +1,4 @@
-"""The connectivity families' ops (engine.ops_extra), hand-written graphs that use them, and the CLI summary
+"""The connectivity families' ops (engine.ir.ops.extra), hand-written graphs that use them, and the CLI summary
 of every family."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from engine import ops_extra
 from engine.analysis import analyze
 from engine.api import expand, summarize
 from engine.cli import main
-from engine.errors import ShapeError
-from engine.ops import get_op, validate_args
+from engine.core.errors import ShapeError
+from engine.ir.ops import extra as ops_extra
+from engine.ir.ops import get_op, validate_args
 from tests.fam_helpers import forward_backward, meta_counts, one_thread  # noqa: F401 (autouse fixture)
 
 

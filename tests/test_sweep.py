@@ -15,9 +15,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.sweeps import aggregate
 from engine.cli import main
-from engine.errors import SpecError
+from engine.core.errors import SpecError
+from engine.lab.sweeps import expand, get_sweep, list_sweeps, parse_sweep
 from engine.store import RunStore
-from engine.sweep import expand, get_sweep, list_sweeps, parse_sweep
 
 TINY_CONFIG = {"dataset": "shapes", "steps": 5, "batch_size": 16, "device": "cpu", "val_every": 0, "act_every": 0,
                "log_every": 1, "dataset_options": {"train_size": 64, "val_size": 16}}

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from engine.api import build_model
+from engine.arch import FAMILIES, get_preset
+from engine.core.errors import SpecError
 from engine.data import DataError
-from engine.errors import SpecError
-from engine.presets import get_preset
-from engine.spec import FAMILY_SPECS, to_dict
+from engine.spec import to_dict
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Metrics, Started
 from engine.train.optim import lr_at
@@ -188,9 +188,9 @@ FAMILY_CASES = {
 
 @pytest.mark.parametrize("family", sorted(FAMILY_CASES))
 def test_every_family_trains(family: str) -> None:
-    if family not in FAMILY_SPECS:
-        import engine.families  # noqa: F401  (registers the families present on this branch)
-    if family not in FAMILY_SPECS:
+    if family not in FAMILIES:
+        import engine.arch.families  # noqa: F401  (registers the families present on this branch)
+    if family not in FAMILIES:
         pytest.skip(f"family {family!r} is not on this branch yet")
     name, options, spec = FAMILY_CASES[family]
     events, done = collect(train(spec, {**FAST, "steps": 3, "log_every": 1, "act_every": 1},

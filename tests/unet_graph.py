@@ -3,7 +3,7 @@ cross-check can be tested on ConvTranspose2d, concat skips and conv biases befor
 
 The op is registered under a test-only name by the `tconv_op` fixture (and removed after), so it never
 collides with the real `conv_transpose2d` op of engine/ops_extra.py. It deliberately defines no
-`backward` / `saved` rules: it exercises the registry's generic fallbacks (engine.opcost).
+`backward` / `saved` rules: it exercises the registry's generic fallbacks (engine.ir.ops.cost).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from engine.ops import OPS, Arg, OpDef, Shape, numel, register_op
+from engine.ir.ops import OPS, Arg, OpDef, Shape, numel, register_op
 
 TCONV = "test_conv_transpose2d"
 

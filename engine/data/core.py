@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import SkipLabError
+from engine.core.errors import SkipLabError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import SkipLabError
-from engine.ops import OpDef, Shape, ZeroPadShortcut
+from engine.core.errors import SkipLabError
+from engine.ir.ops import OpDef, Shape, ZeroPadShortcut
 
 ModuleText = Callable[[list[Shape], dict[str, Any]], str]
 # (module attribute like "self.stage1.block0.conv1", input variables, args) -> expression

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from engine.export.emitters import Emitter, kw_args, register_emitter
-from engine.ops import Shape
+from engine.ir.ops import Shape
 
-EXTRA = "engine.ops_extra"
+EXTRA = "engine.ir.ops.extra"
 
 
 def _conv_transpose(ins: list[Shape], a: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ import keyword
 from collections.abc import Callable
 
 from engine.export.emitters import Emitter
-from engine.graph import INPUT, Graph, Node
-from engine.ops import get_op
+from engine.ir.graph import INPUT, Graph, Node
+from engine.ir.ops import get_op
 
 _ROLE_VARS = {"branch": "out", "shortcut": "shortcut"}
 TAKEN = {"self", "torch", "nn", "F", "math", "typing", "INPUT_SHAPE", "VOCAB"}

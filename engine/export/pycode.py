@@ -16,14 +16,14 @@ import keyword
 import re
 
 from engine.analysis import analyze
-from engine.api import SpecLike, expand, load_spec
+from engine.arch import SpecLike, expand, load_spec
 from engine.build import INIT_SCHEMES, build, class_name
-from engine.errors import fmt_shape
+from engine.core.text import fmt_shape
 from engine.export import emitters_extra  # noqa: F401 - registers the emitters of the ops_extra ops
 from engine.export.emitters import EMITTERS, Emitter, ExportError, emitter_for, resolve_helper
 from engine.export.forward import TAKEN, forward_lines
-from engine.graph import INPUT, Graph, Node, infer_shapes
-from engine.ops import Shape, get_op
+from engine.ir.graph import INPUT, Graph, Node, infer_shapes
+from engine.ir.ops import Shape, get_op
 from engine.spec import dumps
 
 

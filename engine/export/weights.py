@@ -20,10 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.api import SpecLike, build_model
-from engine.errors import SkipLabError, fmt_shape
+from engine.arch import SpecLike
+from engine.build import build_model
+from engine.core.errors import SkipLabError
+from engine.core.paths import check_path
+from engine.core.text import fmt_shape
 from engine.export.extras import require
-from engine.paths import check_path
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.graph import INPUT, Graph
-from engine.ops import get_op
+from engine.ir.graph import INPUT, Graph
+from engine.ir.ops import get_op
 from engine.train.events import ACT_STATS, GRAD_STATS, Layer
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.errors import SpecError
-from engine.graph import Graph
+from engine.core.errors import SpecError
+from engine.ir.graph import Graph
 
 Measure = Callable[[], dict[str, float]]
 
@@ -39,7 +39,7 @@ class ProbeContext:
 ProbeFactory = Callable[[ProbeContext], Measure]
 _PROBES: dict[str, ProbeFactory] = {}
 # Modules that register probes; imported on the first lookup so a fresh worker process finds them.
-_BUILTIN_MODULES = ("engine.experiments.share",)
+_BUILTIN_MODULES = ("engine.lab.experiments.share",)
 PROBE_BATCH = 64
 
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.api import SpecLike, expand, load_spec
+from engine.arch import SpecLike, expand, load_spec
 from engine.build import resolve_device
-from engine.guards import check_training
 from engine.spec import to_dict
 from engine.store import RunStore
+from engine.train.budget import check_training
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
 from engine.train.trainer import train

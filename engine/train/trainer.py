@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.api import SpecLike, expand
+from engine.arch import SpecLike, expand
 from engine.build import build, resolve_device
-from engine.errors import SpecError
-from engine.graph import infer_shapes
-from engine.guards import check_training, dataset_bytes, estimate_training
+from engine.core.errors import SpecError
+from engine.ir.graph import infer_shapes
 from engine.train import distributed
+from engine.train.budget import check_training, dataset_bytes, estimate_training
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
 from engine.train.health import HealthMonitor, locate_divergence
@@ -56,7 +56,7 @@ def prepare(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None) 
     """Load the config's dataset and check that the spec fits it; raises before any run is recorded."""
     cfg = parse_config(config)
     graph = expand(spec)
-    check_training(graph, cfg, resolve_device(cfg.device))  # engine.guards: before the data is loaded
+    check_training(graph, cfg, resolve_device(cfg.device))  # engine.core.limits: before the data is loaded
     data = load_data(cfg)
     task_for(graph, data.info, infer_shapes(graph)[graph.output])
     return data
@@ -79,7 +79,7 @@ class _Loop:
             raise SpecError("config.amp", f"mixed precision ({cfg.amp}) needs a CUDA device, but the run uses "
                             f"{self.device.type}; set amp: off or device: cuda")
         self.graph = expand(spec)
-        # engine.guards: the model at this batch and the data set must fit, checked before either is allocated
+        # engine.core.limits: the model at this batch and the data set must fit, checked before either is allocated
         # and again on the loaded tensors' exact size
         est = check_training(self.graph, cfg, self.device) if dataset is None else estimate_training(self.graph, cfg)
         self.data = dataset if dataset is not None else load_data(cfg)

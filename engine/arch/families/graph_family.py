@@ -1,0 +1,71 @@
+"""The `graph` family: nodes written out by hand. Any op in the registry can be used."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.arch.families.registry import register_family
+from engine.core.errors import SpecError
+from engine.ir.graph import INPUT, Graph
+from engine.spec import PosInt, SpecBase
+
+
+class GraphNodeSpec(BaseModel):
+    # Op arguments ride along as extra keys and are validated against the op registry at expansion.
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    name: str
+    op: str
+    inputs: list[str] = Field(alias="in", default_factory=lambda: ["input"])
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class GraphSpec(SpecBase):
+    family: Literal["graph"] = "graph"
+    nodes: list[GraphNodeSpec] = Field(min_length=1)
+    output: str | None = Field(default=None, description="default: the last node")
+    init: Literal["torchvision", "default", "he", "xavier"] = "default"
+    num_classes: PosInt | None = None
+
+
+@register_family("graph", GraphSpec)
+def expand_graph(spec: GraphSpec) -> Graph:
+    g = Graph(tuple(spec.input), name=spec.name, family="graph", init=spec.init)
+    for i, node in enumerate(spec.nodes):
+        args = dict(node.model_extra or {})
+        try:
+            g.add(node.name, node.op, node.inputs, **args)
+        except SpecError as exc:
+            # Re-anchor the error on the spec field: nodes[3].kernel rather than the node's own name.
+            field = exc.path.removeprefix(node.name).lstrip(".")
+            raise SpecError(f"nodes[{i}]" + (f".{field}" if field else ""), f"({node.name}) {exc.message}") from None
+        except KeyError as exc:  # unknown op
+            raise SpecError(f"nodes[{i}].op", f"({node.name}) {exc}") from None
+    # An embedding that reads the input makes it token ids (engine.build.example_input draws ids < vocab).
+    vocab = [n.args["num_embeddings"] for n in g.nodes.values() if n.op == "embedding" and INPUT in n.inputs]
+    _check_token_flow(spec, g, bool(vocab))
+    if vocab:
+        g.input_kind = "tokens"
+        g.nodes[INPUT].meta["vocab"] = min(vocab)
+    g.output = spec.output or spec.nodes[-1].name
+    if g.output not in g.nodes:
+        raise SpecError("output", f"{g.output!r} is not a node; valid: {', '.join(n.name for n in spec.nodes)}")
+    return g
+
+
+def _check_token_flow(spec: GraphSpec, g: Graph, tokens: bool) -> None:
+    """Shapes do not carry dtypes: token ids (int64) exist only at the input, so an embedding must read the
+    input, and a token input feeds embeddings only (a conv or a norm cannot take int64 ids)."""
+    for i, node in enumerate(spec.nodes):
+        op, ins = g.nodes[node.name].op, g.nodes[node.name].inputs
+        if op == "embedding" and ins != (INPUT,):
+            raise SpecError(f"nodes[{i}].in", f"({node.name}) an embedding looks up token ids, which only the input "
+                                              f"holds; it reads {', '.join(ins)}; set in: input")
+        if tokens and op != "embedding" and INPUT in ins:
+            raise SpecError(f"nodes[{i}].in", f"({node.name}) the input holds token ids (an embedding reads it), so "
+                                              f"only embeddings may read it, not {op}; read the embedding's output")
