@@ -2,8 +2,11 @@
 runs (recorded in the store, so they show up on the Runs and Compare pages), analyse them, print the
 conclusion written from the measured numbers. Progress goes to stderr.
 
-Experiments: degradation, gradients, lesion, shortcut_share, unet_skips (`--list` describes them and lists
-the experiments stored so far; `--show ID` re-opens one). Any option: `--set KEY=VALUE` (see --list --json).
+Experiments: degradation, gradients, lesion, shortcut_share, unet_skips (`--list` describes them, with their
+registered claims, and lists the experiments stored so far; `--show ID` re-opens one). Any option:
+`--set KEY=VALUE` (see --list --json); `--paper` the publication's settings (for a GPU). A run the store holds
+already (same spec, config, seed and code version) is reused, not retrained (`--retrain` to train anyway).
+Progress: one bar for the whole experiment, weighted by each run's cost, with an ETA.
 Ctrl-C stops after the current step; the experiment is recorded as cancelled.
 Exit status: 0 done, 130 cancelled, 2 bad input.
 """
