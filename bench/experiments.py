@@ -35,7 +35,7 @@ def runs_cpu(store: str, results: dict) -> float:
 
     rs = RunStore(store)
     rows = [rs.get_run(r["run_id"]) for r in results.get("runs", [])]
-    return sum(float((row or {}).get("summary", {}).get("cpu_s", 0.0)) for row in rows)
+    return sum(float(((row or {}).get("summary") or {}).get("cpu_s", 0.0)) for row in rows)
 
 
 def load_average() -> list[float]:
