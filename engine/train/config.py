@@ -35,6 +35,8 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from lr/warmup_steps to lr")
     step_every: int | None = Field(None, gt=0, description="step schedule: decay every N steps (default steps//3)")
     step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: lr factor at each decay")
+    step_milestones: list[int] | None = Field(None, description="step schedule: decay at these steps instead "
+                                              "of every step_every (He et al. 2016: 32k and 48k of 64k)")
     grad_clip: float | None = Field(None, gt=0, description="clip the global gradient L2 norm to this value")
     augment: bool | None = Field(None, description="random crop + flip; default: what the dataset recommends")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision; CUDA only")
@@ -84,6 +86,8 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"unknown probe(s) {', '.join(unknown)}; valid probes: {', '.join(probe_names())}")
         if self.init_from is None and (self.new_head or self.loaded_lr_scale != 1.0):
             raise ValueError("new_head and loaded_lr_scale apply to a run started from a checkpoint; set init_from")
+        if self.step_milestones is not None and sorted(self.step_milestones) != self.step_milestones:
+            raise ValueError(f"step_milestones must be increasing steps, got {self.step_milestones}")
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
         return self

@@ -43,6 +43,8 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     span = max(1, cfg.steps - cfg.warmup_steps)
     if cfg.schedule == "cosine":  # Loshchilov & Hutter 2017 (SGDR), a single cycle without restarts
         return peak * 0.5 * (1 + math.cos(math.pi * t / span))
+    if cfg.schedule == "step" and cfg.step_milestones is not None:  # milestones count from step 0
+        return peak * cfg.step_gamma ** sum(step >= m for m in cfg.step_milestones)
     if cfg.schedule == "step":
         every = cfg.step_every or max(1, span // 3)
         return peak * cfg.step_gamma ** (t // every)

@@ -267,7 +267,7 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     yield run.started()
     log.info("training %s on %s for %d steps on %s", run.graph.name or run.graph.family, run.data.info.name,
              cfg.steps, run.device)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     batches = run.batches()
     status, error, step = "done", None, 0
     last_x: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -313,7 +313,9 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
         weights = str(write_new(weights_path, lambda f: torch.save(state, f)))  # never over an existing file
     summary = {k: v for k, v in run.last.items() if isinstance(v, float) and math.isfinite(v)}
-    summary.update({"steps": float(step), "wall_s": wall, "it_s": step / wall if wall > 0 else 0.0})
+    # cpu_s: this process's CPU seconds for the loop, a machine's load does not inflate it (bench/experiments.py)
+    summary.update({"steps": float(step), "wall_s": wall, "cpu_s": time.process_time() - cpu0,
+                    "it_s": step / wall if wall > 0 else 0.0})
     if run.best_val > -math.inf:
         summary[f"best_val_{run.task.metric}"] = run.best_val
     log.info("run %s after %d steps in %.1fs", status, step, wall)

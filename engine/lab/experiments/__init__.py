@@ -4,9 +4,11 @@
     exp_id = create_experiment("degradation", {"seeds": 2, "steps": 300}, store_path)
     results = execute(exp_id, store_path)      # {"conclusion": ..., "claims": [...], "numbers": ..., "figures": ...}
 
-Experiments: degradation (He et al. 2016), gradients (depth-50 MLPs), lesion (Veit et al. 2016),
-shortcut_share (gradient through the identity path), unet_skips (Ronneberger et al. 2015), transfer
-(fine-tuning a pretrained ResNet vs training from scratch).
+Experiments: degradation (He et al. 2016), gradients (init, BatchNorm and shortcuts at depth 50), lesion (Veit
+et al. 2016), shortcut_share (gradient through the identity path), unet_skips (Ronneberger et al. 2015), transfer
+(fine-tuning a pretrained ResNet vs training from scratch). Each registers its claims before any run (claims.py:
+held / did not hold / inconclusive by the seeds' t-margin); a run already trained with the same spec, config and
+code version is reused (reuse.py).
 """
 
 from __future__ import annotations
