@@ -170,3 +170,20 @@ def test_installed_app_serves_its_pages(venv: Path, tmp_path: Path):
         os.killpg(proc.pid, 15)  # the console script and the Streamlit server it started
         proc.wait(30)
         log.close()
+
+
+def test_every_bench_runs_from_a_fresh_clone():
+    """`python bench/NAME.py` needs no install: each bench puts the repo root on sys.path before it imports the
+    project (a top-level import of engine, dashboard or tests after `sys.path.insert(0, str(ROOT))`)."""
+    import ast
+
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        inserted = False
+        for stmt in ast.parse(path.read_text()).body:
+            text = ast.unparse(stmt)
+            if text.startswith("sys.path.insert(0, str(ROOT))"):
+                inserted = True
+            names = ([a.name for a in stmt.names] if isinstance(stmt, ast.Import) else
+                     [stmt.module or ""] if isinstance(stmt, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("engine", "dashboard", "tests") for n in names):
+                assert inserted, f"{path.name}: `{text}` comes before the repo root is on sys.path"
