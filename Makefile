@@ -42,7 +42,7 @@ lint: setup-dev
 
 # Each bench prints JSON; the first one that fails stops the run with its exit status.
 bench: setup-dev
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

@@ -179,7 +179,8 @@ def knob_to_numbers_server(values: tuple[int, ...]) -> dict[str, float]:
         ev = evaluate(spec, batch=32)
         engine_ms.append(1000 * (time.perf_counter() - t0))
         assert ev.ok
-    return {"page_rerun_ms": round(statistics.median(page_ms)), "engine_evaluate_ms": round(statistics.median(engine_ms))}
+    return {"page_rerun_ms": round(statistics.median(page_ms)),
+            "engine_evaluate_ms": round(statistics.median(engine_ms))}
 
 
 def heatmap_payload() -> int:
