@@ -51,7 +51,7 @@ __all__ = [
     "export_python", "family_names", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset", "get_runner",
     "get_sweep", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "parse", "preset_names",
     "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints",
-    "summarize", "sweep_variant_rows", "to_dict",
+    "summarize", "sweep_variant_rows", "to_dict", "warm_up",
 ]
 
 
@@ -121,6 +121,13 @@ def sweep_variant_rows(store: RunStore, sweep: dict[str, Any]) -> list[dict[str,
     from engine.lab.sweeps.results import variant_rows
 
     return variant_rows(store, sweep)
+
+
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
