@@ -130,7 +130,7 @@ def warm_up() -> None:
     import engine.train.runner  # noqa: F401
 
 
-__all__ += ["warm_up"]  # noqa: PLE0605 - kept apart from the list above, which other branches reorder
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
 
 
 def __getattr__(name: str) -> Any:
