@@ -3,14 +3,18 @@
 The first page (Build) needs no torch: the IR analysis is plain Python. Training, export and the cross-check do,
 and importing torch and the trainer takes seconds on a small machine. So after the first script run of a server
 process, one daemon thread imports them (`engine.api.warm_up`), while the user reads the first page; the next
-page that needs them finds them loaded. The thread only imports modules: it never calls Streamlit.
+page that needs them finds them loaded. The thread only imports modules: it never calls Streamlit. On Linux it runs at
+nice 19 (a thread has its own nice value there, man 2 setpriority), so it takes only CPU nobody else wants: the
+browser drawing the first page on the same laptop, or another session's script, goes first.
 `SKIPLAB_WARMUP=0` turns it off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 
 log = logging.getLogger(__name__)
@@ -18,6 +22,9 @@ _started = threading.Event()
 
 
 def _warm() -> None:
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     try:
         from engine.api import warm_up
 
