@@ -187,3 +187,20 @@ def test_every_bench_runs_from_a_fresh_clone():
                      [stmt.module or ""] if isinstance(stmt, ast.ImportFrom) else [])
             if any(n.split(".")[0] in ("engine", "dashboard", "tests") for n in names):
                 assert inserted, f"{path.name}: `{text}` comes before the repo root is on sys.path"
+
+
+def test_app_command_without_the_dashboard_is_a_clear_error(monkeypatch, capsys):
+    import importlib.util
+
+    from engine.cli import main
+    from engine.cli.commands import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "dashboard" else real(name, *a))
+    assert main(["app", "--port", "8599"]) == 2
+    err = capsys.readouterr().err
+    assert "dashboard package is not installed" in err and "Traceback" not in err
+    monkeypatch.undo()
+    cmd = app.streamlit_command(app.dashboard_script(), 8599, "localhost")
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == ROOT / "dashboard" / "app.py"
+    assert cmd[5:] == ["--server.port", "8599", "--server.address", "localhost"]
