@@ -62,6 +62,9 @@ class Bench:
         amp = args.amp
         if amp == "auto":
             amp = "off" if self.device.type != "cuda" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+        if amp != "off" and self.device.type != "cuda":
+            raise SystemExit(f"--amp {amp} needs a CUDA device, but the bench runs on {self.device.type}; "
+                             "use --amp off or --device cuda")
         self.amp = amp
         self.max_busy, self.retries = args.max_busy, args.retries
         self.threads = torch.get_num_threads() if self.device.type == "cpu" else 1
