@@ -146,6 +146,16 @@ def sweep_variant_rows(store: RunStore, sweep: dict[str, Any]) -> list[dict[str,
     return variant_rows(store, sweep)
 
 
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
+
+
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
+
+
 def __getattr__(name: str) -> Any:
     # `engine.api.experiments`: the experiments package (recipes, driver, records), loaded on first use.
     if name == "experiments":
