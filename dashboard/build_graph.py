@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.build_state import EditHistory, Evaluation
 from dashboard.graph_edits import (
     GraphEditError,
@@ -26,7 +27,8 @@ from dashboard.graph_edits import (
 from dashboard.graph_scene import scene, view_key
 from dashboard.graph_view import graph_view
 from dashboard.runs_data import layer_stats_at, logged_steps
-from engine.store import RunStore, StoreError
+from dashboard.text import MESSAGE_LIMIT, md
+from engine.api import RunStore, StoreError
 
 ss = st.session_state
 KEY = "build_graph_view"
@@ -141,7 +143,7 @@ def graph_panel(ev: Evaluation, spec: dict[str, Any], load_spec: LoadSpec) -> No
     slot = st.empty()
     note = ss.pop("build_graph_note", None)
     if note:
-        (slot.error if note[0] == "error" else slot.caption)(note[1])
+        (safe.error if note[0] == "error" else safe.caption)(note[1], slot)
     model = scene(ev, spec, **paint)
     if model is None:
         return
@@ -165,23 +167,24 @@ def _arg_widgets(op: str, values: dict[str, Any], key: str, container: Any) -> d
     for i, (name, a) in enumerate(args.items()):
         col = cols[i % len(cols)]
         value = values.get(name, a["default"] if not a["required"] else REQUIRED_DEFAULTS.get(name, 16))
-        label = name + (" *" if a["required"] else "")
-        help_text = a["doc"] or None
+        label = name + (" *" if a["required"] else "")  # the op registry's words, shown literally (md)
+        tip = a["doc"] or ("blank: the op's default" if value is None and a["kind"] == "int" else "")
         if a["kind"] == "bool":
-            out[name] = col.checkbox(label, bool(value), key=f"{key}_{name}", help=help_text)
+            out[name] = col.checkbox(md(label), bool(value), key=f"{key}_{name}",
+                                     help=md(tip, MESSAGE_LIMIT) if tip else None)
         elif a["check"].startswith("choice:"):
             choices = a["check"].removeprefix("choice:").split("|")
-            out[name] = col.selectbox(label, choices, index=choices.index(value) if value in choices else 0,
-                                      key=f"{key}_{name}", help=help_text)
+            out[name] = col.selectbox(md(label), choices, index=choices.index(value) if value in choices else 0,
+                                      key=f"{key}_{name}", help=md(tip, MESSAGE_LIMIT) if tip else None)
         elif a["kind"] == "int":
             low = 1 if a["check"] == "positive" else 0 if a["check"] == "nonneg" else None
-            out[name] = col.number_input(label, min_value=low, value=value, step=1, key=f"{key}_{name}",
-                                         help=help_text or ("blank: the op's default" if value is None else None))
+            out[name] = col.number_input(md(label), min_value=low, value=value, step=1, key=f"{key}_{name}",
+                                         help=md(tip, MESSAGE_LIMIT) if tip else None)
         elif a["kind"] == "float":
-            out[name] = col.number_input(label, value=None if value is None else float(value), format="%.4g",
-                                         key=f"{key}_{name}", help=help_text)
+            out[name] = col.number_input(md(label), value=None if value is None else float(value), format="%.4g",
+                                         key=f"{key}_{name}", help=md(tip, MESSAGE_LIMIT) if tip else None)
         else:
-            out[name] = col.text_input(label, "" if value is None else str(value), key=f"{key}_{name}") or None
+            out[name] = col.text_input(md(label), "" if value is None else str(value), key=f"{key}_{name}") or None
     return out
 
 
@@ -206,7 +209,7 @@ def _palette(spec: dict[str, Any], load_spec: LoadSpec) -> None:
             try:
                 new, note = add_node(spec, op, name.strip(), args, inputs)
             except GraphEditError as exc:
-                st.error(str(exc))
+                safe.error(exc)
             else:
                 ss.build_graph_note = ("ok", note)
                 set_spec(new, load_spec)
@@ -234,7 +237,7 @@ def _selected_node(spec: dict[str, Any], load_spec: LoadSpec) -> None:
             try:
                 new, note = action()
             except GraphEditError as exc:
-                st.error(str(exc))
+                safe.error(exc)
             else:
                 ss.build_graph_note = ("ok", note)
                 set_spec(new, load_spec)

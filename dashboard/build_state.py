@@ -1,5 +1,5 @@
-"""Build page logic, importable and testable: evaluate a spec dict into (spec, graph, analysis) or a located
-error, track deltas between edits, and list skip-edge endpoints."""
+"""Build page state, importable and testable: the totals of the current and previous valid spec (for deltas).
+Evaluating a spec and listing skip-edge endpoints are engine verbs (`engine.api`), re-exported for the page."""
 
 from __future__ import annotations
 
@@ -7,50 +7,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.analysis import Analysis, analyze
-from engine.edits import apply_edits
-from engine.errors import ShapeError, SkipLabError, SpecError
-from engine.families import get_expander
-from engine.graph import Graph
-from engine.spec import SpecBase, parse
+from engine.api import Evaluation, evaluate, removable_skips, skip_endpoints
 
-
-@dataclass
-class Evaluation:
-    spec: SpecBase | None = None
-    graph: Graph | None = None  # also set when shapes fail, so the drawing can show where
-    analysis: Analysis | None = None
-    error: str = ""
-    error_field: str = ""  # spec field path, for SpecError
-    error_node: str = ""  # graph node, for ShapeError
-    fix: str = ""
-    train_memory: int = 0  # bytes at the requested batch
-
-    @property
-    def ok(self) -> bool:
-        return self.analysis is not None
-
-
-def evaluate(spec_dict: dict[str, Any], batch: int = 1) -> Evaluation:
-    """Never raises for bad input: the error names the field or node, for the UI to highlight."""
-    ev = Evaluation()
-    try:
-        ev.spec = parse(spec_dict)
-    except SpecError as exc:
-        return Evaluation(error=str(exc), error_field=exc.path)
-    try:
-        ev.graph = get_expander(ev.spec.family)(ev.spec)  # drawn even if an edit or a shape then fails
-        ev.graph = apply_edits(ev.graph, ev.spec.edits)
-        ev.analysis = analyze(ev.graph)  # counts at batch 1, as published figures are
-        at_batch = ev.analysis if batch == 1 else analyze(ev.graph, batch=batch)
-        ev.train_memory = training_memory_bytes(at_batch)
-    except ShapeError as exc:
-        ev.error, ev.error_node, ev.fix = str(exc), exc.node, exc.hint
-    except SpecError as exc:
-        ev.error, ev.error_field = str(exc), exc.path
-    except SkipLabError as exc:
-        ev.error = str(exc)
-    return ev
+__all__ = ["EditHistory", "Evaluation", "Totals", "evaluate", "removable_skips", "skip_endpoints"]
 
 
 @dataclass
@@ -114,29 +73,3 @@ class EditHistory:
         self.undo_stack.append(self.recorded)
         self.recorded = self.redo_stack.pop()
         return copy.deepcopy(self.recorded)
-
-
-def training_memory_bytes(a: Analysis) -> int:
-    """Training memory at the analysis batch: the analysis's own estimate when it has one, else weights +
-    gradients + one optimizer buffer + every activation (an upper bound)."""
-    mem = a.memory
-    for key in ("training_bytes", "total_bytes", "training_total_bytes"):
-        if key in mem:
-            return int(mem[key])
-    return 3 * mem["params_bytes"] + mem["activations_bytes"]
-
-
-def skip_endpoints(graph: Graph) -> list[str]:
-    """Candidate `from`/`to` endpoints for a skip edge: blocks and stages first, then every node."""
-    blocks = [g for g in graph.groups() if g.count(".") <= 1]
-    nodes = [n.name for n in graph.compute_nodes()]
-    return blocks + [n for n in nodes if n not in blocks]
-
-
-def removable_skips(graph: Graph) -> list[str]:
-    """Blocks that have a merge (a residual add or a skip concat) whose shortcut can be removed."""
-    out = []
-    for node in graph.compute_nodes():
-        if node.op in ("add", "concat") and node.meta.get("role") == "merge" and "." in node.name:
-            out.append(node.name.rsplit(".", 1)[0])
-    return list(dict.fromkeys(out))

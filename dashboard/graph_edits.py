@@ -12,8 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from engine.graph import INPUT
-from engine.ops import OPS, REQUIRED
+from engine.api import INPUT, OPS, REQUIRED
 
 MERGES = ("add", "concat", "gate")
 ADAPTERS = ("none", "projection", "pool")

@@ -24,11 +24,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from dashboard.colours import ERROR_COLOUR, VIRIDIS, kind_colour, viridis
-from engine.analysis import Analysis
-from engine.errors import SkipLabError
-from engine.graph import INPUT, Graph, Node
-from engine.ops import OPS, numel
+from dashboard.colours import ERROR_COLOUR, VIRIDIS, viridis
+from engine.api import INPUT, Analysis, Graph, Node, SkipLabError, kind_colour, numel, op_kind
 
 GROUP_PREFIX = "group:"
 EXPAND_ALL_UP_TO = 60  # nodes: a small net is shown whole
@@ -39,19 +36,9 @@ FLOAT_BYTES = 4
 
 
 def node_groups(graph: Graph) -> dict[str, tuple[str | None, str | None]]:
-    """The (stage, block) of every node; None where it has none (the input, a top-level node of a graph spec).
-
-    The block is named by its full prefix (``stage1.block0``), as edits and rollups name it."""
-    # replaced by the IR's stage/block once issue 15 lands
-    out: dict[str, tuple[str | None, str | None]] = {}
-    for name, node in graph.nodes.items():
-        stage, block = getattr(node, "stage", None), getattr(node, "block", None)
-        if stage is None and block is None and name != INPUT:
-            parts = name.split(".")
-            stage = parts[0] if len(parts) >= 2 else None
-            block = ".".join(parts[:2]) if len(parts) >= 3 else None
-        out[name] = (stage, block)
-    return out
+    """The (stage, block) of every node, as the IR records them (`Node.stage`, `Node.block`); None where it has
+    none (the input, a top-level node of a graph spec, a stem or head node directly in its stage)."""
+    return {name: (node.stage or None, node.block or None) for name, node in graph.nodes.items()}
 
 
 def group_id(name: str) -> str:
@@ -59,7 +46,7 @@ def group_id(name: str) -> str:
 
 
 def _kind(op: str) -> str:
-    return OPS[op].kind if op in OPS else "io"
+    return op_kind(op)
 
 
 def _fmt_shape(shape: list[int] | tuple[int, ...] | None) -> str:

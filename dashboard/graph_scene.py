@@ -11,11 +11,7 @@ from typing import Any
 from dashboard.build_state import Evaluation
 from dashboard.graph_edits import edit_merges
 from dashboard.graph_model import graph_model, raw_graph
-from engine.analysis import analyze
-from engine.edits import apply_edits
-from engine.errors import SkipLabError
-from engine.graph import Graph, infer_shapes
-from engine.spec import Edit
+from engine.api import Edit, Graph, SkipLabError, analyze, apply_edits, infer_shapes
 
 
 def failed_edit(base: Graph, edits: list[Edit]) -> tuple[int, Graph] | None:

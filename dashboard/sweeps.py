@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.store import RunStore
-from engine.sweep.records import get_sweep, list_sweeps
+from engine.api import RunStore, get_sweep, list_sweeps
 
 Series = dict[str, tuple[np.ndarray, np.ndarray]]
 

@@ -1,70 +1,211 @@
-"""The engine's public API: spec (or preset name, or file) -> graph -> analysis / model.
+"""The engine's public API: the verbs users, the CLI and the dashboard call. `engine/__init__.py` re-exports it.
 
-The dashboard and the CLI go through these functions only.
+Nothing inside engine/ imports this module (`make lint` checks it): it only gathers what the layers define.
+Heavy parts (the counting libraries, export, the job runner, experiments) load on first use.
+
+    from engine import summarize, build_model
+    a = summarize("resnet50")                 # Analysis: params, macs, flops, per-node rows, per-block groups
+    model = build_model("resnet20", seed=0)   # a torch.fx.GraphModule whose names are the node names
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import fx
+from engine.analysis import BYTES, Analysis, GroupRow, NodeRow, analyze, summarize
+from engine.analysis.evaluate import Evaluation, evaluate
+from engine.arch import (
+    FAMILIES,
+    PRESETS,
+    SpecLike,
+    expand,
+    family_names,
+    get_family,
+    get_preset,
+    load,
+    load_spec,
+    loads,
+    parse,
+    preset_names,
+    resolve,
+)
+from engine.core.errors import RegistryError, ResourceError, ShapeError, SkipLabError, SpecError
+from engine.core.text import fmt_bytes, fmt_shape, short, si
+from engine.ir.edits import apply_edits, removable_skips, skip_endpoints
+from engine.ir.graph import INPUT, Graph, Node, infer_shapes
+from engine.ir.ops import KINDS, OPS, REQUIRED, UNKNOWN, get_op, kind_of, numel
+from engine.spec import Edit, SpecBase, canonical_json, dumps, save, to_dict
+from engine.store import LAYER_STATS, STATUSES, RunStore, StoreError, default_store_path
 
-from engine.analysis import Analysis, analyze
-from engine.build import build
-from engine.edits import apply_edits
-from engine.families import get_expander
-from engine.graph import Graph, infer_shapes
-from engine.presets import resolve
-from engine.spec import SpecBase, parse, to_dict
+if TYPE_CHECKING:  # imported on use: building pulls in torch, the cross-check the counting libraries
+    from torch import fx
 
-if TYPE_CHECKING:  # imported on use: the cross-check pulls in the counting libraries
-    from engine.compare import Comparison
-    from engine.crosscheck import CrossCheck
+    from engine.analysis.compare import Comparison
+    from engine.analysis.crosscheck import CrossCheck
+    from engine.train.runner import JobRunner
 
-SpecLike = str | Path | SpecBase | dict[str, Any]
-
-
-def load_spec(spec: SpecLike, *, input_shape: list[int] | None = None) -> SpecBase:
-    """Resolve a preset name / file / dict into a validated spec, optionally with another input shape."""
-    parsed = resolve(spec)
-    if input_shape is not None:
-        parsed = parse({**to_dict(parsed), "input": list(input_shape)})
-    return parsed
+__all__ = [
+    "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "REQUIRED", "STATUSES", "Analysis", "Edit",
+    "Evaluation", "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
+    "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "apply_edits", "block_costs",
+    "build_model", "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names",
+    "default_store_path", "dumps", "evaluate", "expand", "export_python", "family_names", "fmt_bytes", "fmt_shape",
+    "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep", "infer_shapes", "kind_colour",
+    "list_sweeps", "load", "load_spec", "loads", "numel", "onnx_bytes", "op_kind", "parse", "preset_names",
+    "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints",
+    "summarize", "sweep_variant_rows", "to_dict",
+]
 
 
-def expand(spec: SpecLike) -> Graph:
-    """Expand a spec into its graph, with its connectivity edits applied and shapes checked."""
-    parsed = resolve(spec)
-    graph = get_expander(parsed.family)(parsed)
-    graph = apply_edits(graph, parsed.edits)
-    infer_shapes(graph)
-    return graph
+# ---- ops ------------------------------------------------------------------------------------------------------
 
 
-def summarize(spec: SpecLike, *, batch: int = 1, input_shape: list[int] | None = None,
-              dtype: str = "float32") -> Analysis:
-    return analyze(expand(load_spec(spec, input_shape=input_shape)), batch=batch, dtype=dtype)
+def op_kind(op: str) -> str:
+    """The kind of a registered op (conv, norm, merge ...); "unknown" for a name the registry lacks."""
+    return get_op(op).kind if op in OPS else UNKNOWN.name
 
 
-def build_model(spec: SpecLike, device: str | torch.device = "cpu", *, seed: int | None = None) -> fx.GraphModule:
-    return build(expand(spec), device, seed=seed)
+def kind_colour(kind: str) -> str:
+    """The colour (``#rrggbb``) the engine gives a kind of op; `UNKNOWN`'s for a kind it does not know."""
+    return kind_of(kind).colour
+
+
+def build_model(spec: SpecLike, device: str = "cpu", *, seed: int | None = None) -> fx.GraphModule:
+    """A preset name, spec file, dict or spec -> its torch.fx.GraphModule on `device` (imports torch now)."""
+    from engine.build import build_model as build
+
+    return build(spec, device, seed=seed)
+
+
+# ---- counting ------------------------------------------------------------------------------------------------
 
 
 def crosscheck(spec: SpecLike, *, input_shape: list[int] | None = None,
-               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo")) -> CrossCheck:
+               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo"), isolate: bool = False) -> CrossCheck:
     """fvcore, FlopCounterMode and torchinfo on fresh models of the spec, reconciled with our counts
-    (`engine.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request."""
-    from engine.crosscheck import crosscheck as run
+    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request. `isolate` runs it
+    in a child process, as a server must: the libraries need process-wide settings (threads, warnings)."""
+    from engine.analysis import crosscheck as cc
 
-    return run(load_spec(spec, input_shape=input_shape), tools)
+    parsed = load_spec(spec, input_shape=input_shape)
+    return cc.crosscheck_isolated(to_dict(parsed), tools) if isolate else cc.crosscheck(parsed, tools)
 
 
 def compare(spec_a: SpecLike, spec_b: SpecLike, *, batch: int = 1, dtype: str = "float32",
             input_shape: list[int] | None = None) -> Comparison:
-    """Per stage and block params / MACs / memory of two specs and the delta (`engine.compare.Comparison`)."""
-    from engine.compare import compare as run
+    """Per stage and block params / MACs / memory of two specs and the delta (`engine.analysis.compare`)."""
+    from engine.analysis.compare import compare as run
 
     return run(spec_a, spec_b, batch=batch, dtype=dtype, input_shape=input_shape)
 
+
+def block_costs(kind: str, channels: int, height: int, width: int, with_bn: bool = True) -> Any:
+    """One block's costs in closed form and from the IR (`engine.analysis.blocks.BlockCosts`)."""
+    from engine.analysis.blocks import block_costs as run
+
+    return run(kind, channels, height, width, with_bn)
+
+
+def published_figures() -> dict[str, tuple[int, int, str]]:
+    """Preset name -> (params, MACs, source) of the published figures (REFERENCE.md)."""
+    from engine.analysis.reference import PUBLISHED
+
+    return PUBLISHED
+
+
+# ---- data, training, runs ------------------------------------------------------------------------------------
+
+
+def dataset_names() -> list[str]:
+    from engine.data import dataset_names as names
+
+    return names()
+
+
+def get_runner(store: str | None = None, *, max_concurrent: int = 1) -> JobRunner:
+    """The job runner of a store: runs train in child processes, their state lives in the store."""
+    from engine.train.runner import get_runner as runner
+
+    return runner(store, max_concurrent=max_concurrent)
+
+
+def get_sweep(store: RunStore, sweep_id: int) -> dict[str, Any]:
+    from engine.store.sweeps import get_sweep as get
+
+    return get(store, sweep_id)
+
+
+def list_sweeps(store: RunStore) -> list[dict[str, Any]]:
+    from engine.store.sweeps import list_sweeps as sweeps
+
+    return sweeps(store)
+
+
+def sweep_variant_rows(store: RunStore, sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    from engine.lab.sweeps.results import variant_rows
+
+    return variant_rows(store, sweep)
+
+
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
+
+
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
+
+
+def __getattr__(name: str) -> Any:
+    # `engine.api.experiments`: the experiments package (recipes, driver, records), loaded on first use.
+    if name == "experiments":
+        from engine.lab import experiments
+
+        return experiments
+    raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
+
+
+# ---- transfer learning ---------------------------------------------------------------------------------------
+
+
+def check_checkpoint(spec: SpecLike, source: str, *, store: RunStore | None = None, new_head: bool = False) -> Any:
+    """How a checkpoint (a local file, or ``run:ID`` of ``store``) maps onto the spec's model: an
+    `engine.export.checkpoints.TransferReport` (``.text()``, ``.to_json()``, ``.complete``). Nothing is trained."""
+    from engine.export.checkpoints import load_checkpoint
+    from engine.train.transfer import is_reference, resolve_source
+
+    if is_reference(source):
+        path = resolve_source(store if store is not None else RunStore(), source)
+        return load_checkpoint(load_spec(spec), path, new_head=new_head, trusted=True)
+    return load_checkpoint(load_spec(spec), source, new_head=new_head)
+
+
+def freeze_choices(spec: SpecLike) -> list[str]:
+    """What ``freeze`` accepts for this spec: stem, stage1 ... stageN, backbone; empty for a spec without stages."""
+    from engine.train.transfer import freeze_choices as choices
+
+    return choices(expand(load_spec(spec)))
+
+
+# ---- export --------------------------------------------------------------------------------------------------
+
+
+def export_python(spec: SpecLike | Graph) -> str:
+    """The source of one standalone .py file defining the model (imports only torch)."""
+    from engine.export.pycode import export_python as export
+
+    return export(spec)
+
+
+def onnx_bytes(spec: SpecLike) -> bytes:
+    from engine.export.onnx_export import onnx_bytes as export
+
+    return export(spec)
+
+
+def run_archive(store: RunStore, run_id: int, fmt: str = "csv") -> bytes:
+    """A zip of a run's tidy tables (metrics, layer_stats, layers) as CSV or Parquet."""
+    from engine.export.runs import run_archive as archive
+
+    return archive(store, run_id, fmt)

@@ -15,9 +15,13 @@ from collections.abc import Callable
 import torch
 from torch import fx, nn
 
-from engine.graph import INPUT, Graph, infer_shapes
-from engine.guards import check_build
-from engine.ops import get_op
+from engine.arch import SpecLike, expand
+from engine.core.errors import ResourceError
+from engine.core.limits import max_params, memory_budget
+from engine.core.registry import Registry
+from engine.core.text import fmt_bytes
+from engine.ir.graph import INPUT, Graph, infer_shapes
+from engine.ir.ops import Shape, get_op
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +53,11 @@ def _xavier_init(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-INIT_SCHEMES: dict[str, InitFn | None] = {
-    "torchvision": _torchvision_init,
-    "default": None,  # PyTorch's own per-layer defaults
-    "he": _he_init,
-    "xavier": _xavier_init,
-}
+INIT_SCHEMES: Registry[InitFn | None] = Registry("init scheme")
+INIT_SCHEMES.register("torchvision", _torchvision_init)
+INIT_SCHEMES.register("default", None)  # PyTorch's own per-layer defaults
+INIT_SCHEMES.register("he", _he_init)
+INIT_SCHEMES.register("xavier", _xavier_init)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -102,7 +105,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
             if op.module is not None:
                 modules[name] = op.module([shapes[s] for s in node.inputs], node.args)
                 env[name] = fxg.create_node("call_module", name, args, name=fx_name)
-            elif op.function is operator.add:
+            elif op.function is not None and op.callable() is operator.add:
                 # n-ary residual merge as a chain of `+`, the last one carrying the node's name.
                 acc = args[0]
                 for i, other in enumerate(args[1:], start=1):
@@ -110,7 +113,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
                                           name=fx_name if i == len(args) - 1 else f"{fx_name}_{i}")
                 env[name] = acc
             elif op.function is not None:
-                env[name] = fxg.create_node("call_function", op.function, args, name=fx_name)
+                env[name] = fxg.create_node("call_function", op.callable(), args, name=fx_name)
             else:
                 raise ValueError(f"{name}: op {node.op!r} has neither a module nor a function to build")
     fxg.output(env[graph.output])
@@ -138,7 +141,7 @@ def _root_in_depth_order(modules: dict[str, nn.Module]) -> nn.Module:
 
 def initialise(model: nn.Module, graph: Graph) -> None:
     """Apply the graph's init scheme, then zero the layers the spec marked (zero_init_residual)."""
-    scheme = INIT_SCHEMES.get(graph.init)
+    scheme = INIT_SCHEMES.get(graph.init)  # an unknown scheme is an error that lists the valid ones
     if scheme is not None:
         model.apply(scheme)
     for node in graph.nodes.values():
@@ -164,3 +167,38 @@ def example_input(graph: Graph, batch: int = 2, device: str | torch.device = "cp
         return torch.randint(0, vocab, (batch, *graph.input_shape), device=device)
     return torch.randn(batch, *graph.input_shape, device=device)
 
+
+def build_model(spec: SpecLike, device: str | torch.device = "cpu", *, seed: int | None = None) -> fx.GraphModule:
+    """A preset name, spec file, dict or spec -> its model on `device` (the public API's `build_model`)."""
+    return build(expand(spec), device, seed=seed)
+
+
+# ---- guard: refuse before allocating ---------------------------------------------------------------------
+
+
+def param_total(graph: Graph, shapes: dict[str, Shape]) -> int:
+    return sum(get_op(n.op).params([shapes[s] for s in n.inputs], n.args)
+               for n in graph.nodes.values() if n.inputs)
+
+
+def check_build(graph: Graph, shapes: dict[str, Shape], device: torch.device) -> None:
+    """Before `engine.build.build` allocates: parameters under SKIPLAB_MAX_PARAMS, float32 weights in memory."""
+    params = param_total(graph, shapes)
+    label = graph.name or graph.family or "the model"
+    limit = max_params()
+    if limit is not None and params > limit:
+        raise ResourceError(f"{label} has {params:,} parameters, more than the {limit:,} allowed "
+                            "(SKIPLAB_MAX_PARAMS); use narrower or fewer layers, or raise SKIPLAB_MAX_PARAMS")
+    if params >= 2**62:  # beyond int64: torch cannot even describe the tensors
+        raise ResourceError(f"{label} has {params:.3g} parameters, beyond what any tensor library can hold; "
+                            "use narrower or fewer layers")
+    if device.type == "meta":
+        return
+    need = params * 4
+    for dev in ("cpu", device) if device.type != "cpu" else ("cpu",):  # built on the CPU, then moved
+        budget = memory_budget(dev)
+        if budget.bytes is not None and need > budget.bytes:
+            where = "RAM" if str(dev) == "cpu" else str(dev)
+            raise ResourceError(f"{label} has {params:,} parameters: {fmt_bytes(need)} of float32 weights in "
+                                f"{where}, more than the {fmt_bytes(budget.bytes)} allowed ({budget.source}); "
+                                f"use narrower or fewer layers, or set {budget.fix}")

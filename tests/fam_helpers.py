@@ -11,7 +11,7 @@ from torch import fx
 from torch.utils.flop_counter import FlopCounterMode
 
 from engine.build import build, example_input
-from engine.graph import INPUT, Graph
+from engine.ir.graph import INPUT, Graph
 
 
 def meta_input(g: Graph, batch: int = 1) -> torch.Tensor:

@@ -20,12 +20,12 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-import engine.families  # noqa: F401 - registers every family, its presets and its ops
-from engine.ops import OPS, REQUIRED
-from engine.presets import PRESETS
-from engine.spec import FAMILY_SPECS
+import engine.arch.families  # noqa: F401 - registers every family, its presets and its ops
+from engine.arch import FAMILIES
+from engine.arch.presets import PRESETS
+from engine.ir.ops import OPS, REQUIRED
 
-FAMILIES = sorted(FAMILY_SPECS)
+FAMILY_NAMES = FAMILIES.names()
 OP_NAMES = sorted(n for n in OPS if n != "input")
 
 # Odd scalars: the boundaries, huge, non-finite, wrong types, unicode.
@@ -88,9 +88,9 @@ INPUTS = {"image": IMAGE | st.lists(st.integers(1, 40), min_size=3, max_size=3),
 @st.composite
 def family_spec(draw: st.DrawFn, family: str | None = None) -> dict[str, Any]:
     """A spec dict of one family, each optional field present or not; mostly clean, small values."""
-    family = family or draw(st.sampled_from(FAMILIES))
+    family = family or draw(st.sampled_from(FAMILY_NAMES))
     clean = draw(st.integers(0, 3)) > 0
-    spec = draw(model_dict(FAMILY_SPECS[family], clean=clean))
+    spec = draw(model_dict(FAMILIES.get(family).spec_model, clean=clean))
     spec["family"] = family
     if family == "unet" and clean:  # the map must halve exactly at each level
         spec["widths"] = draw(st.lists(st.integers(1, 16), min_size=2, max_size=4))

@@ -1,5 +1,5 @@
-"""The published figures the engine must reproduce (kept in engine.reference for the dashboard too)."""
+"""The published figures the engine must reproduce (kept in engine.analysis.reference for the dashboard too)."""
 
-from engine.reference import PUBLISHED
+from engine.analysis.reference import PUBLISHED
 
 REFERENCE = {name: (params, macs) for name, (params, macs, _) in PUBLISHED.items()}

@@ -21,9 +21,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from dashboard.text import plain
 from engine.api import build_model
 from engine.cli import main
-from engine.errors import SkipLabError
+from engine.core.errors import SkipLabError
 from engine.store import RunStore
 from engine.train.record import create_run, run_and_record
 from tests.fuzz_strategies import ALIAS_BOMB
@@ -81,7 +82,7 @@ def build_yaml(text: str) -> Callable[[Path], str]:
         area.input(text).run()
         assert not at.exception, at.exception
         assert at.metric, "the page stopped drawing: the previous valid architecture should stay on screen"
-        return " | ".join(e.value for e in at.error)
+        return " | ".join(plain(e.value) for e in at.error)
 
     return shows
 
@@ -97,7 +98,7 @@ def train_form(env: dict[str, str] | None = None, **fields: object) -> Callable[
             w.set_value(value)
         at.button(key="FormSubmitter:train_form-Start").click().run()
         assert not at.exception, at.exception
-        return " | ".join(e.value for e in at.error)
+        return " | ".join(plain(e.value) for e in at.error)
 
     return _with_env(env or {}, shows)
 
@@ -186,7 +187,7 @@ def _ddp_batch(_tmp: Path) -> None:
 
 def _sweep(data: dict) -> Callable[[Path], object]:
     def call(_tmp: Path) -> object:
-        from engine.sweep import expand, parse_sweep
+        from engine.lab.sweeps import expand, parse_sweep
 
         return expand(parse_sweep(data))
 
@@ -195,7 +196,7 @@ def _sweep(data: dict) -> Callable[[Path], object]:
 
 def _experiment(name: str, options: dict) -> Callable[[Path], object]:
     def call(tmp: Path) -> object:
-        from engine.experiments import create_experiment
+        from engine.lab.experiments import create_experiment
 
         return create_experiment(name, options, tmp / "runs.sqlite")
 
@@ -223,9 +224,9 @@ CATALOGUE: list[BadInput] = [
              ("stages[0].width", "must be a positive integer, got -4")),
     BadInput("CLI", "an unknown family", cli_file("fam.yaml", "family: resnext\n", "summary", "{file}"),
              ("family", "resnet")),
-    BadInput("CLI", "an input too small for the net (resnet18 at 16x16)",
-             cli("summary", "resnet18", "--input", "3,16,16"),
-             ("stage4.block0.conv1", "too small", "use a larger input")),
+    BadInput("CLI", "an input too small for the net (densenet121 at 16x16)",
+             cli("summary", "densenet121", "--input", "3,16,16"),
+             ("transition3.pool", "too small", "use a larger input")),
     BadInput("CLI", "a malformed --input", cli("summary", "resnet18", "--input", "3,x"),
              ("--input", "like 3,32,32", "'3,x'")),
     BadInput("CLI", "a skip edge between mismatched shapes, no adapter",
@@ -235,7 +236,7 @@ CATALOGUE: list[BadInput] = [
     BadInput("CLI", "a graph node with a misspelt op (lineer)",
              cli_file("op.yaml", "family: graph\ninput: [4]\nnodes:\n  - {name: a, op: lineer, out_features: 3}\n",
                       "summary", "{file}"),
-             ("nodes[0].op", "unknown op 'lineer'", "valid ops")),
+             ("nodes[0].op", "unknown op 'lineer'", "valid: add")),
     BadInput("CLI", "a graph with a cycle",
              cli_file("cycle.yaml", "family: graph\ninput: [4]\nnodes:\n  - {name: a, op: linear, in: b, "
                       "out_features: 3}\n  - {name: b, op: linear, in: a, out_features: 4}\n", "summary", "{file}"),

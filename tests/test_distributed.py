@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.cli import main
-from engine.errors import SpecError
+from engine.core.errors import SpecError
 from engine.store import RunStore
 from engine.train import distributed
 

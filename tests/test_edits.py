@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from engine.analysis import analyze
 from engine.api import expand, summarize
-from engine.errors import ShapeError, SpecError
-from engine.graph import infer_shapes
-from engine.presets import get_preset
-from engine.spec import load, to_dict
+from engine.arch import get_preset, load
+from engine.core.errors import ShapeError, SpecError
+from engine.ir.graph import infer_shapes
+from engine.spec import to_dict
 from tests.fam_helpers import forward_backward, meta_counts, one_thread  # noqa: F401 (autouse fixture)
 
 

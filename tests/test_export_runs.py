@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from engine.api import load_spec
+from engine.arch import loads
 from engine.cli import main
 from engine.export.runs import RunExportError, export_run_tables
-from engine.spec import loads, to_dict
+from engine.spec import to_dict
 from engine.store import RunStore
 
 LAYERS = ["stem.conv", "stage1.block0.conv1", "stage1.block0.conv2", "stage2.block0.conv1", "head.fc"]

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from engine.analysis import analyze
 from engine.api import build_model, expand, summarize
-from engine.errors import ShapeError, SpecError
-from engine.graph import infer_shapes
-from engine.presets import PRESETS, get_preset, preset_names
-from engine.spec import dumps, loads, parse, to_dict
+from engine.arch import get_preset, loads, parse
+from engine.arch.presets import PRESETS, preset_names
+from engine.core.errors import ShapeError, SpecError
+from engine.ir.graph import infer_shapes
+from engine.spec import dumps, to_dict
 from tests.fam_helpers import forward_backward, meta_counts, one_thread  # noqa: F401 (autouse fixture)
 
 FAMILY_PRESETS = [n for n in preset_names() if PRESETS[n]["family"] in ("densenet", "unet", "mlp", "transformer")]

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.build_state import evaluate, skip_endpoints
+from engine.arch import loads, parse
 from engine.build import build, example_input, param_count
 from engine.cli import main
-from engine.errors import SpecError
-from engine.spec import SpecBase, loads, parse
+from engine.core.errors import SpecError
+from engine.spec import SpecBase
 from tests.fuzz_strategies import (
-    FAMILIES,
+    FAMILY_NAMES,
     NASTY_YAML,
     bounded,
     edits_for,
@@ -90,7 +91,7 @@ def test_mutated_presets_evaluate_or_name_the_problem(spec: dict) -> None:
 
 
 @settings(FUZZ, max_examples=80 * SCALE)
-@given(st.sampled_from(FAMILIES).flatmap(lambda f: family_spec(f)), st.data())
+@given(st.sampled_from(FAMILY_NAMES).flatmap(lambda f: family_spec(f)), st.data())
 def test_edits_on_valid_specs(spec: dict, data: st.DataObject) -> None:
     base = evaluate(spec)
     if not base.ok:

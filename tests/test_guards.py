@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine import guards
 from engine.api import build_model, expand, summarize
+from engine.arch import loads
+from engine.core import limits as guards
+from engine.core.errors import ResourceError, SpecError
+from engine.core.limits import memory_budget
+from engine.core.paths import PathError
 from engine.data import load_dataset
-from engine.errors import SpecError
 from engine.export.weights import WeightsError, load_weights, read_state_dict
-from engine.guards import ResourceError, memory_budget
-from engine.paths import PathError
-from engine.spec import loads
 from engine.store import RunStore
 from engine.train.record import create_run
 from engine.train.trainer import train
@@ -129,7 +129,7 @@ def test_bad_limit_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, val
 def test_spec_text_and_uploads_are_capped() -> None:
     with pytest.raises(SpecError, match=r"at most 524,288"):
         loads("name: " + "x" * 600_000)
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((ROOT / "dashboard" / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] <= 1  # MB: Streamlit refuses larger uploads itself
     assert "MAX_UPLOAD = 256 * 1024" in (ROOT / "pages" / "train.py").read_text()
 

@@ -7,8 +7,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from engine.analysis import analyze
 from engine.api import expand
+from engine.arch.presets import preset_names
 from engine.build import build, example_input, param_count
-from engine.presets import preset_names
 from tests.reference import REFERENCE
 
 PRESETS = preset_names()

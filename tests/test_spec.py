@@ -5,9 +5,10 @@ import json
 import pytest
 import yaml
 
-from engine.errors import SpecError
-from engine.presets import get_preset, preset_names
-from engine.spec import canonical_json, dumps, load, loads, parse, save
+from engine.arch import get_preset, load, loads, parse
+from engine.arch.presets import preset_names
+from engine.core.errors import SpecError
+from engine.spec import canonical_json, dumps, save
 
 
 @pytest.mark.parametrize("name", preset_names())

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from engine.api import build_model
+from engine.arch import FAMILIES, get_preset
+from engine.core.errors import SpecError
 from engine.data import DataError
-from engine.errors import SpecError
-from engine.presets import get_preset
-from engine.spec import FAMILY_SPECS, to_dict
+from engine.spec import to_dict
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Metrics, Started
 from engine.train.optim import lr_at
@@ -104,6 +104,12 @@ def test_schedules_and_warmup() -> None:
     step = TrainConfig(steps=90, lr=1.0, schedule="step", step_gamma=0.5)
     assert [lr_at(step, s) for s in (0, 29, 30, 60)] == [1.0, 1.0, 0.5, 0.25]
     assert lr_at(TrainConfig(schedule="constant", lr=0.3), 150) == 0.3
+    # He et al. 2016's two decays, at 32k and 48k of 64k steps
+    paper = TrainConfig(steps=64000, lr=0.1, schedule="step", step_milestones=[32000, 48000])
+    assert [lr_at(paper, s) for s in (0, 31999, 32000, 47999, 48000, 63999)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    with pytest.raises(ValueError, match="increasing"):
+        TrainConfig(schedule="step", step_milestones=[48000, 32000])
 
 
 @pytest.mark.parametrize("options", [
@@ -182,9 +188,9 @@ FAMILY_CASES = {
 
 @pytest.mark.parametrize("family", sorted(FAMILY_CASES))
 def test_every_family_trains(family: str) -> None:
-    if family not in FAMILY_SPECS:
-        import engine.families  # noqa: F401  (registers the families present on this branch)
-    if family not in FAMILY_SPECS:
+    if family not in FAMILIES:
+        import engine.arch.families  # noqa: F401  (registers the families present on this branch)
+    if family not in FAMILIES:
         pytest.skip(f"family {family!r} is not on this branch yet")
     name, options, spec = FAMILY_CASES[family]
     events, done = collect(train(spec, {**FAST, "steps": 3, "log_every": 1, "act_every": 1},

@@ -1,4 +1,4 @@
-"""How many bytes a data set will take in memory, estimated *before* it is loaded (engine.guards).
+"""How many bytes a data set will take in memory, estimated *before* it is loaded (engine.core.limits).
 
 Built-in sets are sized by their options (``train_size`` x the bytes of one float32 sample); local
 files by what is on disk: image counts, IDX and .npy headers (read without loading the arrays). Every

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.paths import check_path
+from engine.core.paths import check_path
 
 from .core import (
     DataError,

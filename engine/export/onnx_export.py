@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.api import SpecLike, build_model, expand, load_spec
-from engine.build import example_input
+from engine.arch import SpecLike, expand, load_spec
+from engine.build import build_model, example_input
 from engine.export.extras import has, require
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from engine.errors import SkipLabError
+from engine.core.errors import SkipLabError
 from engine.export.extras import require
 from engine.store import RunStore, StoreError
 
@@ -104,7 +104,8 @@ def spec_texts(run: dict[str, Any]) -> dict[str, str]:
     """The run's spec as ``spec.yaml`` and ``spec.json`` text (canonical when the spec still validates)."""
     spec = run.get("spec") or {}
     try:
-        from engine.spec import dumps, parse
+        from engine.arch import parse
+        from engine.spec import dumps
 
         parsed = parse(spec)
         return {"spec.yaml": dumps(parsed, "yaml"), "spec.json": dumps(parsed, "json")}

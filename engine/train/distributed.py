@@ -42,8 +42,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from engine.errors import SpecError
-from engine.graph import INPUT, Graph
+from engine.core.errors import SpecError
+from engine.ir.graph import INPUT, Graph
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from engine.api import SpecLike
+from engine.arch import SpecLike
 from engine.store import RunStore, pid_alive
 from engine.train import worker
 from engine.train.config import TrainConfig

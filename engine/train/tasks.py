@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.errors import fmt_shape
-from engine.graph import INPUT, Graph
+from engine.core.text import fmt_shape
+from engine.ir.graph import INPUT, Graph
 
 
 @dataclass(frozen=True)
