@@ -171,13 +171,16 @@ async function layUnit(st, unit, vis, ctx) {
   // of plain nodes stays with ELK, which lays parallel branches (a shortcut beside its residual branch) side by side.
   const kids = st.children.get(unit.id);
   const width = leafWidth(st, unit);
-  if (kids.length > 1 && ((width > ctx.rowWidth * 1.15 && kids.some((k) => k.type !== "op")) ||
-      width > ctx.rowWidth * 3)) {
+  const groupsInside = kids.length > 1 && kids.some((k) => k.type !== "op");
+  const asRows = async () => {
     const inner = await section(st, unit.id, vis, ctx);
     const positions = new Map();
     const routes = new Map();
     shift(inner, SIZES.pad, SIZES.header, positions, routes);
     return { width: inner.width + 2 * SIZES.pad, height: inner.height + SIZES.header + SIZES.pad, positions, routes };
+  };
+  if (kids.length > 1 && ((width > ctx.rowWidth * 1.15 && groupsInside) || width > ctx.rowWidth * 3)) {
+    return asRows();
   }
   const graph = elkGraphOf(st, unit, vis);
   const key = JSON.stringify(graph, (k, v) => (k === "layoutOptions" ? undefined : v));
@@ -187,6 +190,9 @@ async function layUnit(st, unit, vis, ctx) {
     ctx.cache.set(key, laid);
     if (ctx.cache.size > 600) ctx.cache.delete(ctx.cache.keys().next().value);
   }
+  // The estimate leaves out the shape labels between layers: a group of sub-groups that came out wider than the
+  // view after all (U-Net's decoder) is packed into rows too.
+  if (groupsInside && laid.width > ctx.rowWidth * 1.15) return asRows();
   const positions = new Map();
   const routes = new Map();
   collect(laid, 0, 0, positions, routes);
