@@ -2,7 +2,9 @@
 machine's load is printed beside them. Targets (issue 18):
 
 - draw_resnet152_ms: from picking resnet152 on the Build page to its graph drawn and taking clicks (the layout
-  done and a box's panel opening on a click). Target <= 2000 ms.
+  done and a box's panel opening on a click). Target <= 2000 ms. Beside it, the same pick until the page's
+  Parameters metric shows the new count (draw_resnet152_page_numbers_ms): the part of the wait that is not the
+  drawing's.
 - fold_resnet50_ms / unfold_resnet50_ms: a block of resnet50 unfolded (+) and folded again (−) until the new
   layout is drawn. Target <= 500 ms each.
 - edit_round_trip_resnet50_ms: "Add skip" clicked after a drag between two blocks, until the Parameters metric
@@ -61,10 +63,13 @@ def draw(page, preset: str, nodes: int) -> dict[str, float]:  # noqa: ANN001
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").first
     box.locator("input").click()
     box.locator("input").fill(preset)
+    _watch(page, "Parameters")  # the page's own numbers for the same pick: what the graph view adds is the rest
     t0 = time.perf_counter()
+    pressed = page.evaluate("() => Date.now()")
     page.keyboard.press("Enter")
     wait_drawn(page, lambda s: s["nodes"] == nodes)
     drawn = 1000 * (time.perf_counter() - t0)
+    numbers = _changed_at(page) - pressed
     frame = graph(page)
     frame.locator(".react-flow__node").first.click()
     frame.locator('[data-testid="gv-info"]').wait_for(timeout=10_000)
@@ -72,7 +77,8 @@ def draw(page, preset: str, nodes: int) -> dict[str, float]:  # noqa: ANN001
     layout_ms = graph_state(page)["ms"]
     frame.locator('[data-testid="gv-info"] button').click()
     wait_idle(page)
-    return {"drawn_ms": drawn, "clickable_ms": clickable, "layout_in_component_ms": layout_ms}
+    return {"drawn_ms": drawn, "clickable_ms": clickable, "layout_in_component_ms": layout_ms,
+            "page_numbers_ms": numbers}
 
 
 def fold(page, group: str) -> dict[str, float]:  # noqa: ANN001
@@ -168,6 +174,8 @@ def main() -> None:
     out = {
         "draw_resnet152_ms": med(draws, "drawn_ms"), "draw_resnet152_clickable_ms": med(draws, "clickable_ms"),
         "draw_resnet152_layout_in_component_ms": med(draws, "layout_in_component_ms"),
+        # The same pick until the Parameters metric shows resnet152's count (the page without the drawing).
+        "draw_resnet152_page_numbers_ms": med(draws, "page_numbers_ms"),
         "unfold_resnet50_ms": med(folds, "unfold_ms"), "fold_resnet50_ms": med(folds, "fold_ms"),
         "unfold_resnet50_layout_in_component_ms": med(folds, "unfold_layout_ms"),
         "edit_round_trip_resnet50_counts_ms": med(edits, "counts_ms"),

@@ -15,7 +15,8 @@ The JSON (ids are unique across nodes and groups; names are data, drawn as text)
   of concatenations; ``error``: the edit that does not fit), ``merge`` (the merge node a skip feeds: the target of
   ``remove_skip`` / ``set_merge``), ``edit`` (index of the add_skip that made it), ``layout`` (False for overlays
   drawn as arcs over the layout: dense provenance and error edges).
-- ``meta``: ``name``, ``family``, ``graph_family``, ``error``, ``legend`` (the painted statistic's scale), ``ops``.
+- ``meta``: ``name``, ``family``, ``graph_family``, ``error``, ``legend`` (the painted statistic's scale),
+  ``readonly`` (no drawing: a run's architecture on the Train page).
 """
 
 from __future__ import annotations
@@ -138,12 +139,14 @@ def _dense_edges(graph: Graph, order: list[str], shapes: Mapping[str, list[int]]
 def graph_model(graph: Graph, analysis: Analysis | None = None, *,
                 stats: Mapping[str, Mapping[str, float]] | None = None, stat: str = "grad_norm",
                 step: int | None = None, error_node: str = "", error_edge: tuple[str, str, str] | None = None,
-                error: str = "", edit_merges: Mapping[str, int] | None = None) -> dict[str, Any]:
+                error: str = "", edit_merges: Mapping[str, int] | None = None,
+                readonly: bool = False) -> dict[str, Any]:
     """The component's JSON for a graph (see the module docstring).
 
     `stats`: node name -> {statistic: value} at `step` (a run's per-layer statistics); `stat` is the one painted.
     `error_node` is drawn red; `error_edge` = (from, to, message) is a red arc for an edit that does not fit
-    (endpoints: node or group names). `edit_merges`: merge node -> index of the add_skip edit that made it."""
+    (endpoints: node or group names). `edit_merges`: merge node -> index of the add_skip edit that made it.
+    `readonly`: drawn to be looked at (a run's architecture): no handles to drag, no edge menus."""
     groups_of = node_groups(graph)
     try:
         order = graph.topo_order()
@@ -236,7 +239,7 @@ def graph_model(graph: Graph, analysis: Analysis | None = None, *,
     return {
         "nodes": nodes, "groups": list(groups.values()), "edges": edges,
         "meta": {"name": graph.name, "family": graph.family, "graph_family": graph.family == "graph",
-                 "error": _bounded(error), "error_node": error_node, "legend": legend},
+                 "error": _bounded(error), "error_node": error_node, "legend": legend, "readonly": readonly},
     }
 
 

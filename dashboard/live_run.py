@@ -8,17 +8,19 @@ import time
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from dashboard import text as safe
-from dashboard.charts import architecture_figure
+from dashboard.graph_model import graph_model
+from dashboard.graph_view import graph_view
 from dashboard.run_charts import curves, gradient_flow, layer_heatmap
-from dashboard.runs_data import first_last_ratio, layer_view, metric_series
+from dashboard.runs_data import first_last_ratio, layer_stats_at, layer_view, metric_series
+from dashboard.state import evaluate_spec
 from dashboard.train_form import init_headline
-from engine.api import RunStore, SkipLabError, expand
+from engine.api import RunStore
 
 ACTIVE = ("queued", "running")
+GRAPH_HEIGHT = 460
 
 
 def progress_text(run: dict[str, Any], step: int, it_s: float | None) -> tuple[float, str]:
@@ -104,14 +106,13 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     if ratio.size:
         safe.chart(curves({"first / last": (r_steps, ratio)}, title="First / last layer gradient norm", log_y=True),
                    key=f"{key}_ratio", container=right)
-    try:
-        graph = expand(run["spec"])
-    except SkipLabError:
+    ev = evaluate_spec(run["spec"]) if isinstance(run.get("spec"), dict) else None
+    if ev is None or not ev.ok:
         return status
-    norms = stats.get("grad_norm")
-    if norms is not None:
-        values = {name: float(v) for name, v in zip(view.names, np.asarray(norms), strict=False)}
-        frozen = {name for name, f in zip(view.names, view.frozen, strict=False) if f}
-        safe.chart(architecture_figure(graph, values=values, value_label="grad norm", height=300, frozen=frozen),
-                   key=f"{key}_arch")
+    # The architecture painted with the layers' gradient norms at the latest step (read only: drawing is Build's).
+    painted_at, per_layer = layer_stats_at(store, run_id, at_step)
+    model = graph_model(ev.graph, ev.analysis, stats=per_layer, stat="grad_norm", step=painted_at, readonly=True)
+    st.caption("Gradient norm per layer on the architecture (log colour scale; click a box for its numbers, + and − "
+               "fold stages and blocks). Paint any step on the Build page.")
+    graph_view(model, key=f"{key}_graph", view_key=f"run{run_id}", height=GRAPH_HEIGHT)
     return status

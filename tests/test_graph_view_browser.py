@@ -186,6 +186,12 @@ def test_draw_a_network_from_nothing_and_train_it(page):
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("() => document.body.innerText.includes('done ·')", timeout=240_000)
     screenshot(page, "graph_drawn_trained")
+    # The Train page draws the run's architecture read only, painted with the layers' gradient norms.
+    wait_drawn(page, lambda s: s["nodes"] == 6)
+    assert "grad_norm @ step" in graph(page).locator(".gv-scale").inner_text()
+    assert graph(page).locator(".react-flow__handle").first.evaluate("h => getComputedStyle(h).visibility") == \
+        "hidden"
+    page.locator(FRAME).screenshot(path=str(ARTIFACTS / "graph_train_painted.png"))
 
 
 def test_screenshots_of_resnet50_densenet121_and_unet(page):

@@ -134,3 +134,6 @@ def test_train_page_runs_a_tiny_training_to_done(store_path):
     assert not at.exception
     assert "done" in at.get("progress")[0].proto.text
     assert len(at.get("plotly_chart")) >= 4  # loss, accuracy, gradient flow, heatmap ...
+    drawn = graph_models(at)  # the architecture painted with the layers' gradient norms, read only
+    assert drawn and drawn[-1]["meta"]["readonly"] and drawn[-1]["meta"]["legend"]["stat"] == "grad_norm"
+    assert sum(1 for n in drawn[-1]["nodes"] if n["value_colour"]) > 0

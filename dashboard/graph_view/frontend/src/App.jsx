@@ -486,13 +486,15 @@ export function GraphView({ model, height, viewKey }) {
   const onNodeClick = useCallback((ev, node) => {
     setSelected(node.id);
     setEdgeMenu(null);
-    if (model.meta.graph_family) {
+    if (model.meta.graph_family && !model.meta.readonly) {
       const b = boxById.get(node.id);
       if (b && b.type === "op") send({ event: "select", name: b.data.name });
     }
   }, [boxById, model]);
 
+  const readonly = Boolean(model.meta.readonly); // a run's architecture: look and read, no drawing
   const onEdgeClick = useCallback((ev, edge) => {
+    if (model.meta.readonly) return;
     setPending(null);
     setEdgeMenu({ ...edge.data.edge, ...localPoint(ev) });
   }, []); // eslint-disable-line react-hooks/exhaustive-deps
@@ -506,9 +508,10 @@ export function GraphView({ model, height, viewKey }) {
   };
 
   return (
-    <div ref={wrapper} className="gv-root" style={{ height }} data-testid="graph-view">
+    <div ref={wrapper} className={`gv-root${readonly ? " gv-readonly" : ""}`} style={{ height }}
+      data-testid="graph-view">
       <ReactFlow nodes={rfNodes} edges={edges} onNodesChange={onNodesChange} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
-        nodesDraggable={false} nodesConnectable elementsSelectable={false} minZoom={0.03} maxZoom={2.5}
+        nodesDraggable={false} nodesConnectable={!readonly} elementsSelectable={false} minZoom={0.03} maxZoom={2.5}
         onConnectStart={onConnectStart} onConnectEnd={onConnectEnd} onNodeClick={onNodeClick}
         onEdgeClick={onEdgeClick} onPaneClick={() => {
           if (performance.now() - connectedAt.current < 400) return; // that click closes nothing
