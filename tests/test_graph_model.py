@@ -260,3 +260,9 @@ def test_undo_and_redo_walk_the_recorded_specs():
 def test_group_ids_cannot_clash_with_node_names():
     model = model_of("resnet20")
     assert all(g["id"].startswith(GROUP_PREFIX) for g in model["groups"])
+
+
+def test_a_run_view_is_read_only():
+    g = expand("resnet8")
+    assert graph_model(g, analyze(g), readonly=True)["meta"]["readonly"] is True
+    assert graph_model(g, analyze(g))["meta"]["readonly"] is False  # the Build page draws

@@ -51,7 +51,7 @@ def page(context, server):
     pg.set_default_timeout(60_000)
     pg.goto(server)
     wait_idle(pg)
-    wait_drawn(pg)
+    wait_drawn(pg, timeout=180)  # the first drawing of a fresh page: a loaded CI machine takes its time
     yield pg
     pg.close()
 

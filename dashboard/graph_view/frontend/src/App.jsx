@@ -423,7 +423,9 @@ export function GraphView({ model, height, viewKey }) {
     const frame = wrapper.current ? wrapper.current.getBoundingClientRect() : { width, height };
     if (fitFor.current !== viewKey) {
       fitFor.current = viewKey;
-      const top = 52; // below the toolbar
+      // Below the toolbar and the legend (taller when a statistic is painted), so neither covers a box.
+      const legendBox = wrapper.current && wrapper.current.querySelector(".gv-legend");
+      const top = Math.max(52, legendBox ? legendBox.getBoundingClientRect().height + 20 : 0);
       const z = Math.min(1, frame.width / layout.width, (frame.height - top) / layout.height);
       if (z >= 0.45) {
         rf.setViewport({ x: (frame.width - layout.width * z) / 2, y: top, zoom: z });
