@@ -5,7 +5,8 @@ The JSON (ids are unique across nodes and groups; names are data, drawn as text)
 
 - ``nodes``: one per IR node: ``id`` (= the node name), ``name``, ``label`` (the name inside its group), ``op``,
   ``kind``, ``colour`` (by op kind), ``parent`` (a group id or None), ``role``, ``in_shapes``, ``out_shape``,
-  ``params``, ``macs``, ``flops``, ``out_bytes``, ``saved_bytes`` (batch 1, float32), ``error``, ``stats`` (the
+  ``params``, ``macs``, ``flops``, ``out_bytes``, ``saved_bytes`` (batch 1, float32), ``error``, ``frozen``,
+  ``stats`` (the
   run's per-layer statistics at the chosen step), ``value`` / ``value_colour`` (the painted statistic).
 - ``groups``: stages and blocks (`node_groups`): ``id`` (``group:`` + name), ``name``, ``label``, ``parent``,
   ``level`` (1 stage, 2 block), ``nodes``, ``params``, ``macs``, ``flops``, ``collapsed`` (the default view),
@@ -140,13 +141,14 @@ def graph_model(graph: Graph, analysis: Analysis | None = None, *,
                 stats: Mapping[str, Mapping[str, float]] | None = None, stat: str = "grad_norm",
                 step: int | None = None, error_node: str = "", error_edge: tuple[str, str, str] | None = None,
                 error: str = "", edit_merges: Mapping[str, int] | None = None,
-                readonly: bool = False) -> dict[str, Any]:
+                readonly: bool = False, frozen: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """The component's JSON for a graph (see the module docstring).
 
     `stats`: node name -> {statistic: value} at `step` (a run's per-layer statistics); `stat` is the one painted.
     `error_node` is drawn red; `error_edge` = (from, to, message) is a red arc for an edit that does not fit
     (endpoints: node or group names). `edit_merges`: merge node -> index of the add_skip edit that made it.
-    `readonly`: drawn to be looked at (a run's architecture): no handles to drag, no edge menus."""
+    `readonly`: drawn to be looked at (a run's architecture): no handles to drag, no edge menus. `frozen`: layers
+    a fine-tuning run froze (no gradient by design), drawn hatched."""
     groups_of = node_groups(graph)
     try:
         order = graph.topo_order()
@@ -196,7 +198,7 @@ def graph_model(graph: Graph, analysis: Analysis | None = None, *,
             "params": row.params if row else 0, "macs": row.macs if row else 0, "flops": row.flops if row else 0,
             "out_bytes": numel(tuple(out_shape)) * FLOAT_BYTES if out_shape else 0,
             "saved_bytes": row.saved_bytes if row else 0,
-            "error": name == error_node, "stats": node_stats, "value": node_stats.get(stat),
+            "error": name == error_node, "frozen": name in frozen, "stats": node_stats, "value": node_stats.get(stat),
             "value_colour": None,
         })
         chain = [g for g in (group_id(stage) if stage else None, group_id(block) if block else None) if g]

@@ -111,7 +111,9 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
         return status
     # The architecture painted with the layers' gradient norms at the latest step (read only: drawing is Build's).
     painted_at, per_layer = layer_stats_at(store, run_id, at_step)
-    model = graph_model(ev.graph, ev.analysis, stats=per_layer, stat="grad_norm", step=painted_at, readonly=True)
+    frozen = {name for name, f in zip(view.names, view.frozen, strict=False) if f}
+    model = graph_model(ev.graph, ev.analysis, stats=per_layer, stat="grad_norm", step=painted_at, readonly=True,
+                        frozen=frozen)
     st.caption("Gradient norm per layer on the architecture (log colour scale; click a box for its numbers, + and − "
                "fold stages and blocks). Paint any step on the Build page.")
     graph_view(model, key=f"{key}_graph", view_key=f"run{run_id}", height=GRAPH_HEIGHT)

@@ -264,5 +264,7 @@ def test_group_ids_cannot_clash_with_node_names():
 
 def test_a_run_view_is_read_only():
     g = expand("resnet8")
-    assert graph_model(g, analyze(g), readonly=True)["meta"]["readonly"] is True
+    run_view = graph_model(g, analyze(g), readonly=True, frozen={"stem.conv"})
+    assert run_view["meta"]["readonly"] is True
+    assert [n["name"] for n in run_view["nodes"] if n["frozen"]] == ["stem.conv"]  # drawn hatched
     assert graph_model(g, analyze(g))["meta"]["readonly"] is False  # the Build page draws

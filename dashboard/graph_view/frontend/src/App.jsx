@@ -42,13 +42,14 @@ function nameOf(box) {
 function OpNode({ data }) {
   const n = data.box.data;
   const fill = n.value_colour || "#ffffff";
-  const cls = `gv-op${n.error ? " gv-error" : ""}${data.selected ? " gv-selected" : ""}`;
+  const cls = `gv-op${n.error ? " gv-error" : ""}${n.frozen ? " gv-frozen" : ""}`
+    + `${data.selected ? " gv-selected" : ""}`;
   return (
     <div className={cls} style={{ borderLeftColor: n.colour, background: n.error ? "#fde8e8" : fill,
       color: n.error ? "#8b1a1a" : textOn(fill) }} title={n.name}>
       <Handle type="target" position={Position.Left} id="in" />
       <div className="gv-label">{n.label}</div>
-      <div className="gv-sub">{n.op}</div>
+      <div className="gv-sub">{n.frozen ? `${n.op} · frozen` : n.op}</div>
       <Handle type="source" position={Position.Right} id="out" />
     </div>
   );
