@@ -1,0 +1,29 @@
+"""Lessons: guided pairs of runs that show one effect each where it really shows (a vanishing gradient, what
+shortcuts, BatchNorm and the init do about it), with the conclusion written from the runs' numbers.
+
+    from engine.lab.lessons import get_lesson, start, find, read
+    lesson = get_lesson("vanishing_mlp")
+    ids = start(lesson, lesson.settings(), runner)      # {"plain": 12, "residual": 13}: ordinary runs of the store
+    result = read(lesson, store, ids)                   # numbers, verdicts, conclusion lines, figure series
+"""
+
+from __future__ import annotations
+
+from engine.lab.lessons import catalogue  # noqa: F401 - registers the lessons, in the order the page lists them
+from engine.lab.lessons.base import (
+    LESSONS,
+    Expectation,
+    Lesson,
+    LessonRun,
+    LessonSettings,
+    Variant,
+    get_lesson,
+    lesson_names,
+    register_lesson,
+)
+from engine.lab.lessons.results import NOT_SHOWN, SHOWED, UNMEASURED, LessonResult, Verdict, read
+from engine.lab.lessons.runs import active, cancel, find, start
+
+__all__ = ["LESSONS", "NOT_SHOWN", "SHOWED", "UNMEASURED", "Expectation", "Lesson", "LessonResult", "LessonRun",
+           "LessonSettings", "Variant", "Verdict", "active", "cancel", "find", "get_lesson", "lesson_names", "read",
+           "register_lesson", "start"]
