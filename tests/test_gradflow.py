@@ -39,7 +39,8 @@ def run(label: str, per_layer: float, layers: list[dict] | None = None, steps: n
 
 
 def test_sci_formats_ratios_for_text():
-    assert [sci(x) for x in (0.79, 12.0, 3.2e-19, 1.6e4, 0.0)] == ["0.79", "12", "3.2e-19", "1.6e4", "0"]
+    values = (0.79, 12.0, 4512.0, 3.2e-19, 1.6e4, 0.0)
+    assert [sci(x) for x in values] == ["0.79", "12", "4,500", "3.2e-19", "1.6e4", "0"]
 
 
 def test_the_ratio_reads_weighted_layers_only_and_skips_frozen_ones():

@@ -27,12 +27,14 @@ WEIGHTED_KINDS = ("conv", "linear", "embed", "attention")
 
 
 def sci(x: float) -> str:
-    """A ratio for text: 0.79, 12, 3.2e-19, 1.6e4 (two significant digits, no '+')."""
+    """A ratio for text: 0.79, 12, 4,500, 3.2e-19, 1.6e4 (two significant digits, no '+')."""
     if x == 0:
         return "0"
     if not math.isfinite(x):
         return str(x)
-    if 1e-3 <= abs(x) < 1e4:
+    if 10 <= abs(x) < 1e4:
+        return f"{float(f'{x:.2g}'):,.0f}"
+    if 1e-3 <= abs(x) < 10:
         return f"{x:.2g}"
     mant, exp = f"{x:.1e}".split("e")
     return f"{mant}e{int(exp)}"
@@ -98,6 +100,10 @@ class FlowPoint:
         if not (math.isfinite(self.first) and math.isfinite(self.last)) or self.last <= 0:
             return math.nan
         return self.first / self.last
+
+    @property
+    def ratio_text(self) -> str:
+        return sci(self.ratio)
 
     @property
     def verdict(self) -> str:
@@ -206,6 +212,10 @@ class FlowText:
         return [*self.per_run, *self.comparison]
 
 
+def _of_last(ratio: float) -> str:
+    return f"{sci(ratio)} of its last" if ratio < 1 else f"{sci(ratio)} times its last"
+
+
 def describe_point(runs: Sequence[LayerGrads], steps: Sequence[int | None], when: str) -> FlowText:
     """Sentences comparing the runs at one point each (`steps[i]` for run i; None: its last step). `when` names
     the point for the reader ("at init", "at 100% of each run")."""
@@ -222,8 +232,9 @@ def describe_point(runs: Sequence[LayerGrads], steps: Sequence[int | None], when
         return FlowText(per_run, [f"{when.capitalize()} the runs' first/last ratios are within a factor 10 of each "
                                   f"other ({sci(lo.ratio)} to {sci(hi.ratio)}): no difference in how much gradient "
                                   "reaches the first layer."], False)
-    comparison = [f"{when.capitalize()} {lo.label}'s first-layer gradient is {sci(lo.ratio)} of its last at step "
-                  f"{lo.step}; {hi.label} keeps {sci(hi.ratio)} at step {hi.step}: {decades_text(d)}."]
+    comparison = [f"{when.capitalize()} {lo.label}'s first-layer gradient is {_of_last(lo.ratio)} at step {lo.step}; "
+                  + (f"{hi.label} keeps {sci(hi.ratio)}" if hi.verdict == "keeps" else
+                     f"{hi.label}'s is {_of_last(hi.ratio)}") + f" at step {hi.step}: {decades_text(d)}."]
     where = _where_they_differ(g_lo, g_hi, g_lo.column(lo.step), g_hi.column(hi.step))
     return FlowText(per_run, comparison + ([where] if where else []), True)
 

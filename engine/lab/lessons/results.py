@@ -74,9 +74,14 @@ class LessonResult:
     lesson: str
     finished: bool  # both runs in a final status
     variants: list[VariantNumbers]
-    verdicts: list[Verdict]
-    conclusion: list[str]
+    verdicts: list[Verdict]  # judged from the numbers; part of the conclusion once both runs have finished
+    summary: list[str]  # the runs' state and numbers in words
+    closing: list[str]  # the tally of verdicts and what one seed can say (once finished)
     figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conclusion(self) -> list[str]:
+        return [*self.summary, *(v.text for v in self.verdicts if self.finished), *self.closing]
 
 
 def _numbers(store: RunStore, label: str, run_id: int | None) -> tuple[VariantNumbers, LayerGrads | None]:
@@ -180,15 +185,14 @@ def read(lesson: Lesson, store: RunStore, run_ids: Mapping[str, int | None]) -> 
         if ends:
             lines.append(f"First/last gradient ratio at the last logged step: {', '.join(ends)}.")
     verdicts = [judge(e, by) for e in lesson.expectations]
+    closing = []
     if finished:
-        lines += [v.text for v in verdicts]
         missed = [v for v in verdicts if v.outcome != SHOWED]
-        lines.append("These runs show every expected effect." if not missed else
-                     f"{len(missed)} of {len(verdicts)} expected effects did not show in these runs (one seed; see "
-                     "above).")
-        lines.append("One seed, one pair: a demonstration, not a test. The Experiments page repeats such runs over "
-                     "seeds and judges each claim.")
-    return LessonResult(lesson.name, finished, nums, verdicts, lines, _figures(store, nums, grads))
+        closing.append("These runs show every expected effect." if not missed else
+                       f"{len(missed)} of {len(verdicts)} expected effects did not show in these runs (see above).")
+        closing.append("One seed, one pair: a demonstration, not a test. The Experiments page repeats such runs "
+                       "over seeds and judges each claim.")
+    return LessonResult(lesson.name, finished, nums, verdicts, lines, closing, _figures(store, nums, grads))
 
 
 def _pct(x: float) -> str:

@@ -1,0 +1,70 @@
+"""Pure Plotly builders for a lesson's pair: the first/last gradient ratio over training with the vanishing line,
+the gradient of every conv / linear layer at init, and the loss and accuracy curves. Input: the series of
+`engine.lab.lessons.LessonResult.figures`; no Streamlit here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard.charts import STAGE_COLOURS
+from dashboard.run_charts import curves
+from dashboard.text import plot
+
+VANISH_LINE = 1e-3  # engine.analysis.gradflow.VANISH: drawn, not decided here
+
+
+def _arrays(series: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {k: (np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for k, (x, y) in series.items()}
+
+
+def _positive(values: Sequence[float]) -> np.ndarray:
+    """A log axis cannot draw 0 or NaN: those points become gaps (the text says when a gradient is exactly 0)."""
+    v = np.asarray(values, dtype=float)
+    return np.where((v > 0) & np.isfinite(v), v, np.nan)
+
+
+def ratio_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, height: int = 320) -> go.Figure:
+    data = {k: (x, _positive(y)) for k, (x, y) in _arrays(series).items()}
+    fig = curves(data, title="First / last layer gradient norm", log_y=True, height=height)
+    fig.add_hline(y=VANISH_LINE, line_dash="dot", line_color="#7f8c8d", annotation_text="vanishing (1e-3)",
+                  annotation_position="bottom right")
+    return fig
+
+
+def profile_figure(profiles: Mapping[str, Sequence[float]], layers: Mapping[str, Sequence[str]], *,
+                   height: int = 320) -> go.Figure:
+    """Each conv / linear layer's gradient norm at step 1 (the init), input on the left, log scale."""
+    fig = go.Figure()
+    zero = False
+    for i, (label, values) in enumerate(profiles.items()):
+        v = np.asarray(values, dtype=float)
+        zero = zero or bool((v == 0).any())
+        names = [plot(n) for n in layers.get(label, [])] or None
+        fig.add_trace(go.Scatter(x=np.arange(len(v), dtype=float), y=_positive(v), mode="lines+markers",
+                                 name=plot(label), marker={"size": 4}, hovertext=names,
+                                 hovertemplate="%{hovertext}<br>grad norm %{y:.3g}<extra></extra>",
+                                 line={"color": STAGE_COLOURS[i % len(STAGE_COLOURS)]}))
+    title = "Gradient norm per layer at init (step 1)" + (" · gaps: exactly 0" if zero else "")
+    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.25}, uirevision="lesson-profile",
+                      xaxis_title="conv / linear layer (input → output)", yaxis_title="grad norm")
+    fig.update_yaxes(type="log", exponentformat="power")
+    return fig
+
+
+def loss_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, height: int = 320) -> go.Figure:
+    return curves(_arrays(series), title="Training loss", log_y=True, height=height)
+
+
+def accuracy_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, height: int = 320) -> go.Figure:
+    fig = curves(_arrays(series), title="Validation accuracy", height=height)
+    fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
