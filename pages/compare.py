@@ -10,7 +10,7 @@ from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_a
 from dashboard.state import get_store, run_label
 from dashboard.sweep_view import render_sweep
 from dashboard.sweeps import sweep_labels
-from engine.api import SkipLabError, compare, preset_names
+from engine.api import SkipLabError, compare, gradient_flow_text, preset_names
 
 ss = st.session_state
 st.title("Compare")
@@ -41,16 +41,26 @@ def show_runs() -> None:
 
     point = st.slider("Gradient profile at % of each run", 0, 100, 100, 5, key="compare_point",
                       help="Each run is read at the same fraction of its own training, so runs of any length align.")
-    profiles = {}
+    profiles, at_step = {}, {}
     for i in ids:
         last = store.latest_step(i)
         if last is None:
             continue
-        step, values = profile_at(store, i, int(round(last * point / 100)))
+        at_step[i] = int(round(last * point / 100))
+        step, values = profile_at(store, i, at_step[i])
         if values.size:
             profiles[f"{names[i]} (step {step})"] = values
     if profiles:
         safe.chart(depth_profiles(profiles), key="compare_profiles")
+    # The same data in words: how much of the last layer's gradient reaches the first, and where the runs differ.
+    run_names = {r["id"]: f"#{r['id']} {r.get('name') or ''}".strip() for r in runs}
+    in_words = {run_names[i]: i for i in ids if i in at_step}
+    if in_words:
+        st.caption("In words: the first and last conv / linear layers' gradient norms; ratios within a factor 10 "
+                   "count as no difference.")
+    for line in gradient_flow_text(store, in_words, [at_step[i] for i in in_words.values()],
+                                   when=f"at {point}% of each run"):
+        st.markdown("- " + safe.md(line, safe.MESSAGE_LIMIT))
 
     cols = st.columns(len(ids))
     for col, i in zip(cols, ids, strict=True):
