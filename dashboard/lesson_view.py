@@ -64,14 +64,17 @@ def numbers_frame(result: ls.LessonResult) -> pd.DataFrame:
 
 
 def render_result(result: ls.LessonResult, key: str) -> None:
-    """Progress lines, then the conclusion beside the numbers, then the four charts."""
+    """The verdicts first (once both runs ended), the numbers in words, the numbers table, then the four charts."""
     box = st.container(border=True)
     box.subheader("What the runs show" if result.finished else "So far")
+    tally, *caveats = result.closing or [""]
+    if result.finished:
+        box.markdown("**" + safe.md(tally, safe.MESSAGE_LIMIT) + "**")
+        for verdict in result.verdicts:
+            OUTCOME_BOX[verdict.outcome](verdict.text, container=box)
     for line in result.summary:
         box.markdown("- " + safe.md(line, safe.MESSAGE_LIMIT))
-    for verdict in result.verdicts if result.finished else []:
-        OUTCOME_BOX[verdict.outcome](verdict.text, container=box)
-    for line in result.closing:
+    for line in caveats:
         safe.caption(line, container=box)
     st.dataframe(numbers_frame(result), hide_index=True, width="stretch", key=f"{key}_numbers")
     figs = result.figures
