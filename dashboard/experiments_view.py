@@ -115,7 +115,7 @@ def render_registered_claims(exp: experiments.Experiment) -> None:
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
     if exp.setup:
-        st.caption("Setup: " + exp.setup)
+        st.caption("Setup: " + safe.md(exp.setup, safe.MESSAGE_LIMIT))
 
 
 _VERDICT_BOX = {"held": st.success, "did not hold": st.error, "inconclusive": st.warning}

@@ -155,6 +155,16 @@ def gradient_flow_text(store: RunStore, runs: dict[str, int], steps: list[int | 
     return describe_stored(store, runs, steps, when)
 
 
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
+
+
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
+
+
 def __getattr__(name: str) -> Any:
     # `engine.api.experiments`: the experiments package (recipes, driver, records); `engine.api.lessons`: the
     # guided pairs (definitions, start, results). Loaded on first use.

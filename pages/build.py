@@ -8,10 +8,10 @@ import streamlit as st
 import yaml
 
 from dashboard import text as safe
-from dashboard.build_state import EditHistory, Totals, evaluate, removable_skips, skip_endpoints
+from dashboard.build_state import EditHistory, Totals, removable_skips, skip_endpoints
 from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
-from dashboard.state import python_code
+from dashboard.state import evaluate_spec, python_code_file
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.api import (
     FAMILIES,
@@ -87,7 +87,7 @@ with tab_knobs:
     spec["name"] = ss.build_spec.get("name", "")
     spec["edits"] = list(ss.build_spec.get("edits", []))
 
-ev = evaluate(spec, batch=int(batch))
+ev = evaluate_spec(spec, batch=int(batch))
 ss.build_spec = spec
 if ev.ok:
     ss.build_good_graph = ev.graph
@@ -213,12 +213,9 @@ d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{stem}.j
                      key="build_dl_json")
 d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{stem}_summary.csv", mime="text/csv",
                      key="build_dl_csv", help="The table above, at its current folding.")
-try:
-    code = python_code(canonical_json(ev.spec))
-    d[3].download_button("PyTorch code (.py)", code, file_name=f"{stem}.py", mime="text/x-python",
-                         key="build_dl_py", help="One standalone file that imports only torch: paste it anywhere.")
-except SkipLabError as exc:
-    safe.caption(f"No code export: {exc}", container=d[3])
+d[3].download_button("PyTorch code (.py)", python_code_file(canonical_json(ev.spec)), file_name=f"{stem}.py",
+                     mime="text/x-python", key="build_dl_py",
+                     help="One standalone file that imports only torch: paste it anywhere. Written when you click.")
 if d[4].button("Prepare ONNX", key="build_onnx", help="Exports with torch.onnx (needs the onnx extra)."):
     try:
         with st.spinner("Exporting to ONNX…"):

@@ -46,6 +46,7 @@ with st.expander("New run", expanded="train_run_id" not in ss):
         st.markdown("**Start from a checkpoint** (transfer learning; nothing is downloaded)")
         c = st.columns([2, 3, 3])
         init_kind = c[0].radio("Initialisation", INIT_SOURCES, key="train_init_kind",
+                               format_func=lambda s: safe.md(s),
                                help="A local torchvision / timm / CIFAR-reference / SkipLab ResNet checkpoint, or the "
                                     "final weights of a previous run. Tensors are mapped by structure.")
         init_path = c[1].text_input("Checkpoint file", key="train_init_path", placeholder="~/models/resnet18.pth",
