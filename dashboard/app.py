@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:  # plain `streamlit run` does not put the repo roo
 
 import streamlit as st  # noqa: E402
 
+from dashboard import lesson_links  # noqa: E402
 from dashboard.pages_index import PAGES, page_dir  # noqa: E402
 from dashboard.warmup import warm_in_background  # noqa: E402
 
@@ -21,6 +22,7 @@ st.set_page_config(page_title="SkipLab", page_icon=":material/alt_route:", layou
 pages = page_dir()
 page = st.navigation([st.Page(pages / f"{p.file}.py", title=p.title, icon=p.icon, url_path=p.file,
                               default=p.default) for p in PAGES])
+lesson_links.sidebar()  # under the navigation: where a student starts
 try:
     page.run()
 finally:  # after the first page is drawn (also when it stops early): torch and the trainer, off-thread

@@ -5,12 +5,13 @@ sweep, a "Sweep" mode shows a whole sweep: each variant's mean and band over its
 import streamlit as st
 
 from dashboard import text as safe
+from dashboard.lesson_links import flow_words
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap
 from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_at, runs_frame, totals_frame
 from dashboard.state import get_store, run_label
 from dashboard.sweep_view import render_sweep
 from dashboard.sweeps import sweep_labels
-from engine.api import SkipLabError, compare, gradient_flow_text, preset_names
+from engine.api import SkipLabError, compare, preset_names
 
 ss = st.session_state
 st.title("Compare")
@@ -52,15 +53,11 @@ def show_runs() -> None:
             profiles[f"{names[i]} (step {step})"] = values
     if profiles:
         safe.chart(depth_profiles(profiles), key="compare_profiles")
-    # The same data in words: how much of the last layer's gradient reaches the first, and where the runs differ.
+    # The same data in words: how much of the last layer's gradient reaches the first, where the runs differ, and
+    # why they do not when they do not.
     run_names = {r["id"]: f"#{r['id']} {r.get('name') or ''}".strip() for r in runs}
     in_words = {run_names[i]: i for i in ids if i in at_step}
-    if in_words:
-        st.caption("In words: the first and last conv / linear layers' gradient norms; ratios within a factor 10 "
-                   "count as no difference.")
-    for line in gradient_flow_text(store, in_words, [at_step[i] for i in in_words.values()],
-                                   when=f"at {point}% of each run"):
-        st.markdown("- " + safe.md(line, safe.MESSAGE_LIMIT))
+    flow_words(store, in_words, [at_step[i] for i in in_words.values()], when=f"at {point}% of each run")
 
     cols = st.columns(len(ids))
     for col, i in zip(cols, ids, strict=True):

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import text as safe
 from dashboard.experiments_view import max_jobs
+from dashboard.lesson_links import linked_lesson, show_lesson_in_url
 from dashboard.lesson_view import describe, render_result, settings_form
 from dashboard.state import get_store
 from engine.api import SkipLabError, get_runner
@@ -18,7 +19,9 @@ st.caption("Each lesson trains a pair of nets that differ in one thing, with the
 store = get_store()
 
 names = ls.lesson_names()
+linked_lesson(names, "lessons_pick")  # ?lesson=NAME: a link from Train or Compare opens the lesson it names
 name = st.selectbox("Lesson", names, format_func=lambda n: ls.get_lesson(n).title, key="lessons_pick")
+show_lesson_in_url(name, "lessons_pick")
 lesson = ls.get_lesson(name)
 describe(lesson)
 settings, pressed = settings_form(lesson)

@@ -6,6 +6,7 @@ in. A refresh re-attaches."""
 import streamlit as st
 
 from dashboard import text as safe
+from dashboard.lesson_links import run_story
 from dashboard.live_run import ACTIVE, render_run
 from dashboard.state import get_runner, get_store, run_label
 from dashboard.train_form import FREEZE_CHOICES, INIT_SOURCES, chosen_spec, init_config, init_source, runs_with_weights
@@ -127,3 +128,4 @@ def live() -> None:
 
 
 live()
+run_story(store, run_id)  # why its gradient looks as it does, and the lesson that shows it

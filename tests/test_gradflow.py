@@ -123,3 +123,11 @@ def test_describe_runs_covers_init_and_the_chosen_point_and_empty_runs():
     assert describe_point([empty], [None], "at the end").lines == ["No gradient statistics logged yet."]
     # the chosen point is the first logged step: one paragraph, not the same one twice
     assert len(describe_runs([run("a", 0.5), run("b", 0.97)], [1, 1], "at 0% of each run")) == 4
+
+
+def test_the_words_follow_the_numbers_not_the_labels():
+    text = describe_point([run("plain", 0.98), run("residual", 0.5)], [None, None], "at the end")
+    assert text.differ
+    assert text.comparison[0].startswith("At the end residual's first-layer gradient is")
+    assert "plain keeps" in text.comparison[0]
+    assert "vanishes" in text.per_run[1] and "keeps its size" in text.per_run[0]

@@ -136,3 +136,15 @@ def test_find_re_attaches_to_the_newest_pair_at_the_same_settings(store_path):
         ids = {r.label: create_run(store, r.spec, r.config, status="done", name=r.name) for r in lesson.plan(settings)}
     assert find(lesson, settings, store) == ids
     assert find(lesson, lesson.settings({**lesson.tiny, "seed": 1}), store) is None  # other settings: other runs
+
+
+def test_the_opposite_numbers_give_the_opposite_conclusion(store_path):
+    store = RunStore(store_path)
+    res = read(get_lesson("vanishing_mlp"), store, pair(store, 0.97, 0.1, accs=(0.95, 0.1)))
+    assert [v.outcome for v in res.verdicts] == [NOT_SHOWN, NOT_SHOWN, NOT_SHOWN]
+    text = "\n".join(res.conclusion)
+    assert "plain: the first layer gets" in text and "residual: the first layer gets" in text
+    assert "residual's first-layer gradient is" in text and "plain keeps" in text  # the vanishing one named first
+    assert "Did not show: residual reaches a higher validation accuracy than plain — residual 10.0% vs plain 95.0%" \
+        in text
+    assert "3 of 3 expected effects did not show" in text

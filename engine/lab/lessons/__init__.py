@@ -21,9 +21,10 @@ from engine.lab.lessons.base import (
     lesson_names,
     register_lesson,
 )
+from engine.lab.lessons.hints import Hint, norm_layers, run_hint, runs_hint
 from engine.lab.lessons.results import NOT_SHOWN, SHOWED, UNMEASURED, LessonResult, Verdict, read
 from engine.lab.lessons.runs import active, cancel, find, start
 
-__all__ = ["LESSONS", "NOT_SHOWN", "SHOWED", "UNMEASURED", "Expectation", "Lesson", "LessonResult", "LessonRun",
-           "LessonSettings", "Variant", "Verdict", "active", "cancel", "find", "get_lesson", "lesson_names", "read",
-           "register_lesson", "start"]
+__all__ = ["LESSONS", "NOT_SHOWN", "SHOWED", "UNMEASURED", "Expectation", "Hint", "Lesson", "LessonResult",
+           "LessonRun", "LessonSettings", "Variant", "Verdict", "active", "cancel", "find", "get_lesson",
+           "lesson_names", "norm_layers", "read", "register_lesson", "run_hint", "runs_hint", "start"]
