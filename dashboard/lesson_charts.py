@@ -28,11 +28,25 @@ def _positive(values: Sequence[float]) -> np.ndarray:
 
 
 def ratio_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, height: int = 320) -> go.Figure:
-    data = {k: (x, _positive(y)) for k, (x, y) in _arrays(series).items()}
-    fig = curves(data, title="First / last layer gradient norm", log_y=True, height=height)
+    arrays = _arrays(series)
+    data = {k: (x, _positive(y)) for k, (x, y) in arrays.items()}
+    zero = [k for k, (_, y) in arrays.items() if y.size and not np.any(y)]  # a log axis cannot draw them at all
+    title = "First / last layer gradient norm" + (f" · {', '.join(zero)}: exactly 0, not drawn" if zero else "")
+    fig = curves(data, title=title, log_y=True, height=height)  # curves escapes its title
     fig.add_hline(y=VANISH_LINE, line_dash="dot", line_color="#7f8c8d", annotation_text="vanishing (1e-3)",
                   annotation_position="bottom right")
+    fig.update_yaxes(exponentformat="power", **decade_ticks([y for _, y in data.values()] + [[VANISH_LINE]]))
     return fig
+
+
+def decade_ticks(values: Sequence[Sequence[float]], max_labels: int = 6) -> dict[str, float]:
+    """A log axis over many decades labels every k-th one (at most `max_labels`), not ~20 stacked labels."""
+    v = np.concatenate([np.asarray(x, dtype=float).ravel() for x in values]) if values else np.zeros(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return {}
+    span = math.log10(v.max()) - math.log10(v.min())
+    return {"dtick": max(1, math.ceil(span / max_labels))} if span > 2 else {}
 
 
 def profile_figure(profiles: Mapping[str, Sequence[float]], layers: Mapping[str, Sequence[str]], *,
@@ -52,12 +66,13 @@ def profile_figure(profiles: Mapping[str, Sequence[float]], layers: Mapping[str,
     fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25}, uirevision="lesson-profile",
                       xaxis_title="conv / linear layer (input → output)", yaxis_title="grad norm")
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(type="log", exponentformat="power", **decade_ticks([_positive(v) for v in profiles.values()]))
     return fig
 
 
 def loss_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, height: int = 320) -> go.Figure:
-    return curves(_arrays(series), title="Training loss", log_y=True, height=height)
+    # linear: a log axis over the losses of a short run (inside one decade) would carry no labelled tick
+    return curves(_arrays(series), title="Training loss", height=height)
 
 
 def accuracy_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, height: int = 320) -> go.Figure:

@@ -72,6 +72,8 @@ def render_result(result: ls.LessonResult, key: str) -> None:
         box.markdown("**" + safe.md(tally, safe.MESSAGE_LIMIT) + "**")
         for verdict in result.verdicts:
             OUTCOME_BOX[verdict.outcome](verdict.text, container=box)
+        for line in result.takeaway:
+            box.markdown(safe.md(line, safe.MESSAGE_LIMIT))
     for line in result.summary:
         box.markdown("- " + safe.md(line, safe.MESSAGE_LIMIT))
     for line in caveats:

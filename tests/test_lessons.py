@@ -89,6 +89,8 @@ def test_conclusion_from_runs_that_show_the_effect(store_path):
     assert f"a 10^{math.log10(residual / plain):.1f} difference" in text
     assert "validation accuracy plain 10.0%, residual 95.0%" in text
     assert "These runs show every expected effect." in text
+    assert "What this shows: Without normalisation" in text
+    assert "These runs trained 20 steps; the lesson's default is 300." in text  # honest about a short run
     assert set(res.figures["ratio"]) == {"plain", "residual"} and res.figures["profile_init"]["plain"]
 
 
@@ -103,6 +105,8 @@ def test_conclusion_says_plainly_what_did_not_show(store_path):
     assert f"plain first/last {sci(measured)}" in text  # the measured number, not the expected one
     assert "no difference in how much gradient reaches the first layer" in text
     assert "2 of 3 expected effects did not show in these runs" in text
+    assert "What this shows" not in text
+    assert "What the sources predict: Without normalisation" in text and "does not bear it out" in text
 
 
 def test_running_pair_reports_numbers_so_far_and_no_verdicts(store_path):

@@ -1,5 +1,7 @@
-"""The Lessons journey in a real browser: open Lessons from the app's own navigation, run the first lesson with a few
-steps, see the conclusion and the charts; screenshots at 1400 and 800 px (artifacts/screenshots/lessons_*.png)."""
+"""The Lessons journey in a real browser, through the app's own navigation: from the first page's sidebar link to
+Lessons, run the first lesson with a few steps, read the conclusion beside the charts; then Train, where the newest
+run says why its gradient looks as it does and links the lesson that shows it. Screenshots at 1400 and 800 px
+(artifacts/screenshots/lessons_*.png)."""
 
 import pytest
 
@@ -26,7 +28,7 @@ def test_run_a_lesson_and_read_its_conclusion(server):
         page.set_default_timeout(60_000)
         page.goto(server)
         wait_idle(page)
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("Lessons", exact=True).click()
+        page.locator("[data-testid=stSidebar]").get_by_text("Start with the lessons").click()
         page.get_by_text("Not run yet at these settings").wait_for()
         screenshot(page, "lessons_start_1400")
         steps = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps").locator("input")
@@ -45,4 +47,19 @@ def test_run_a_lesson_and_read_its_conclusion(server):
             page.set_viewport_size({"width": width, "height": 3400 if width == 800 else 2400})
             page.wait_for_timeout(1500)  # the layout and the charts reflow
             screenshot(page, f"lessons_done_{width}")
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Train", exact=True).click()
+        page.get_by_text("of the last layer's gradient").first.wait_for()
+        wait_idle(page)
+        page.mouse.move(0, 0)
+        # the newest run is the lesson's residual MLP: it keeps its gradient, and no normalisation is why not
+        body = page.locator("body").inner_text().replace("\u2060", "")
+        assert "it keeps its size" in body and "a shortcut around the layers" in body
+        page.set_viewport_size({"width": 1400, "height": 2600})
+        page.wait_for_timeout(1500)
+        screenshot(page, "lessons_train_hint_1400")
+        page.get_by_text("Lesson: Vanishing gradient: a 50-layer MLP, plain vs residual").click()
+        page.get_by_text("Does the gradient reach the first layer").wait_for()
+        wait_idle(page)
+        assert "lesson=vanishing_mlp" in page.url
         browser.close()

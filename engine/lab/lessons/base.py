@@ -86,6 +86,7 @@ class Lesson:
     expectations: tuple[Expectation, ...]
     explanation: str  # why, with the sources
     setup: str  # the setting and how it differs from the sources'
+    takeaway: str = ""  # what the pair shows when its numbers bear the sources out (results.py says when they don't)
     steps: int = 300  # default length, measured to fit about a minute of two CPU cores per pair
     tiny: dict[str, Any] = field(default_factory=lambda: {"steps": 4, "batch_size": 16})  # tests: seconds
 

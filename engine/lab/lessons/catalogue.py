@@ -78,6 +78,9 @@ register_lesson(Lesson(
     setup="Depth-50 fully connected ReLU nets (width 64) on the flattened 8x8 digits, AdamW 1e-3, one seed; the same "
           "nets as the gradients experiment's plain/default and residual/default. Glorot & Bengio used 5-layer tanh "
           "nets, He et al. 2015 conv nets on ImageNet.",
+    takeaway=("Without normalisation and with PyTorch's default init every layer shrinks the gradient on its way back, "
+              "so 50 layers leave the first one almost nothing and the plain net cannot learn; the identity shortcut "
+              "carries the output's gradient to every layer unchanged."),
     steps=300,
 ))
 
@@ -101,6 +104,9 @@ register_lesson(Lesson(
     setup="He et al.'s 56-layer CIFAR nets (3 stages of 9 basic blocks) at width 8 (theirs: 16) on 16x16 textures "
           "(theirs: 32x32 CIFAR-10), without BatchNorm and with PyTorch's default init (spec key init: default), "
           "AdamW 1e-3 (theirs: SGD 0.1), one seed.",
+    takeaway=("A 56-layer conv net without BatchNorm loses its gradient the same way, and the shortcuts keep it. Real "
+              "ResNets are trained with BatchNorm and He init, which the next lessons add: each of them alone keeps "
+              "the gradient's size."),
     steps=150,
 ))
 
@@ -134,6 +140,10 @@ register_lesson(Lesson(
     setup="The previous lesson's nets with BatchNorm after every conv (same default init, data, optimizer and seed). "
           "He et al. trained CIFAR-10 for 64k iterations with SGD; this is a short run, so the loss comparison is "
           "the least certain part.",
+    takeaway=("With BatchNorm neither net's gradient vanishes (the plain one's even grows toward the input), so the "
+              "gradient does not show what the shortcut does here; its benefit is easier optimisation, which shows in "
+              "the training loss over long runs. This is why Plain-20 and ResNet-20 with BatchNorm, trained on the "
+              "Train page, show no vanishing gradient."),
     steps=150,
 ))
 
@@ -158,5 +168,7 @@ register_lesson(Lesson(
         "ResNets, and why He et al. 2016 present shortcuts as a cure for an optimisation difficulty."),
     setup="The first lesson's plain net with two inits (same data, optimizer and seed); the gradients experiment's "
           "plain/default and plain/he.",
+    takeaway=("He init keeps the gradient's size through 50 plain layers: the vanishing gradient at init comes from "
+              "the init (and the missing normalisation), not from depth alone."),
     steps=300,
 ))

@@ -76,12 +76,13 @@ class LessonResult:
     variants: list[VariantNumbers]
     verdicts: list[Verdict]  # judged from the numbers; part of the conclusion once both runs have finished
     summary: list[str]  # the runs' state and numbers in words
-    closing: list[str]  # the tally of verdicts and what one seed can say (once finished)
+    closing: list[str]  # the tally of verdicts, the length, and what one seed can say (once finished)
     figures: dict[str, Any] = field(default_factory=dict)
+    takeaway: list[str] = field(default_factory=list)  # the lesson's point, as shown or as not borne out (finished)
 
     @property
     def conclusion(self) -> list[str]:
-        return [*self.summary, *(v.text for v in self.verdicts if self.finished), *self.closing]
+        return [*self.summary, *(v.text for v in self.verdicts if self.finished), *self.takeaway, *self.closing]
 
 
 def _numbers(store: RunStore, label: str, run_id: int | None) -> tuple[VariantNumbers, LayerGrads | None]:
@@ -185,14 +186,29 @@ def read(lesson: Lesson, store: RunStore, run_ids: Mapping[str, int | None]) -> 
         if ends:
             lines.append(f"First/last gradient ratio at the last logged step: {', '.join(ends)}.")
     verdicts = [judge(e, by) for e in lesson.expectations]
-    closing = []
+    closing, takeaway = [], []
     if finished:
         missed = [v for v in verdicts if v.outcome != SHOWED]
         closing.append("These runs show every expected effect." if not missed else
-                       f"{len(missed)} of {len(verdicts)} expected effects did not show in these runs (see above).")
+                       f"{len(missed)} of {len(verdicts)} expected effects did not show in these runs.")
+        if steps < lesson.steps:
+            closing.append(f"These runs trained {steps} steps; the lesson's default is {lesson.steps}. The gradient at "
+                           "init does not depend on the length, but the loss and accuracy of a short run say little.")
         closing.append("One seed, one pair: a demonstration, not a test. The Experiments page repeats such runs "
                        "over seeds and judges each claim.")
-    return LessonResult(lesson.name, finished, nums, verdicts, lines, closing, _figures(store, nums, grads))
+        takeaway = _takeaway(lesson, verdicts)
+    return LessonResult(lesson.name, finished, nums, verdicts, lines, closing, _figures(store, nums, grads), takeaway)
+
+
+def _takeaway(lesson: Lesson, verdicts: list[Verdict]) -> list[str]:
+    """The lesson's point, said as shown only when every gradient expectation showed in these runs."""
+    if not lesson.takeaway:
+        return []
+    gradient = [v for v in verdicts if "ratio" in v.expectation.stat]
+    if all(v.outcome == SHOWED for v in gradient):
+        return [f"What this shows: {lesson.takeaway}"]
+    return [f"What the sources predict: {lesson.takeaway} These runs' gradients did not show all of it (see the "
+            "verdicts), so this pair does not bear it out at these settings."]
 
 
 def _pct(x: float) -> str:
