@@ -31,7 +31,8 @@ def ratio_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     arrays = _arrays(series)
     data = {k: (x, _positive(y)) for k, (x, y) in arrays.items()}
     zero = [k for k, (_, y) in arrays.items() if y.size and not np.any(y)]  # a log axis cannot draw them at all
-    title = "First / last layer gradient norm" + (f" · {', '.join(zero)}: exactly 0, not drawn" if zero else "")
+    # short titles: two charts side by side still fit at 800 px
+    title = "First/last gradient" + (f" · {', '.join(zero)}: 0" if zero else "")
     fig = curves(data, title=title, log_y=True, height=height)  # curves escapes its title
     fig.add_hline(y=VANISH_LINE, line_dash="dot", line_color="#7f8c8d", annotation_text="vanishing (1e-3)",
                   annotation_position="bottom right")
@@ -62,10 +63,10 @@ def profile_figure(profiles: Mapping[str, Sequence[float]], layers: Mapping[str,
                                  name=plot(label), marker={"size": 4}, hovertext=names,
                                  hovertemplate="%{hovertext}<br>grad norm %{y:.3g}<extra></extra>",
                                  line={"color": STAGE_COLOURS[i % len(STAGE_COLOURS)]}))
-    title = "Gradient norm per layer at init (step 1)" + (" · gaps: exactly 0" if zero else "")
+    title = "Each layer's gradient at init" + (" · gaps: 0" if zero else "")
     fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25}, uirevision="lesson-profile",
-                      xaxis_title="conv / linear layer (input → output)", yaxis_title="grad norm")
+                      xaxis_title="layer (input → output)", yaxis_title="grad norm")
     fig.update_yaxes(type="log", exponentformat="power", **decade_ticks([_positive(v) for v in profiles.values()]))
     return fig
 

@@ -33,13 +33,16 @@ def describe(lesson: ls.Lesson) -> None:
             st.markdown("- " + safe.md(e.describe(), safe.MESSAGE_LIMIT))
 
 
-def settings_form(lesson: ls.Lesson) -> tuple[ls.LessonSettings, bool]:
-    """Steps and seed (both runs share them); returns the settings and whether Run was pressed."""
+def settings_form(lesson: ls.Lesson, initial: dict[str, int] | None = None) -> tuple[ls.LessonSettings, bool]:
+    """Steps and seed (both runs share them), first at ``initial`` (the last pair's) or the lesson's defaults;
+    returns the settings and whether Run was pressed."""
+    initial = initial or {}
     with st.form(f"{PREFIX}_form_{lesson.name}"):
         c = st.columns([1, 1, 2])
-        steps = c[0].number_input("Steps", 1, 5000, lesson.steps, key=f"{PREFIX}_steps_{lesson.name}",
+        steps = c[0].number_input("Steps", 1, 5000, initial.get("steps", lesson.steps),
+                                  key=f"{PREFIX}_steps_{lesson.name}",
                                   help="Optimizer steps per run. The default fits about a minute of two CPU cores.")
-        seed = c[1].number_input("Seed", 0, 2**31 - 1, 0, key=f"{PREFIX}_seed_{lesson.name}",
+        seed = c[1].number_input("Seed", 0, 2**31 - 1, initial.get("seed", 0), key=f"{PREFIX}_seed_{lesson.name}",
                                  help="Both runs use it: the same init seed and the same batches in the same order.")
         c[2].markdown("")  # aligns the button with the inputs
         run = c[2].form_submit_button("Run lesson", type="primary",
@@ -57,9 +60,9 @@ def numbers_frame(result: ls.LessonResult) -> pd.DataFrame:
     for v in result.variants:
         rows.append({"variant": v.label, "run": f"#{v.run_id}" if v.run_id is not None else "", "status": v.status,
                      "steps": si(v.steps_done) if v.steps_done >= 1e4 else v.steps_done,
-                     "first/last at init": _ratio(v.init), "first/last at end": _ratio(v.end),
-                     "train loss (end)": None if math.isnan(v.loss_end) else round(v.loss_end, 4),
-                     "val accuracy": None if math.isnan(v.val_acc) else f"{v.val_acc:.1%}"})
+                     "first/last init": _ratio(v.init), "first/last end": _ratio(v.end),
+                     "loss (end)": None if math.isnan(v.loss_end) else round(v.loss_end, 4),
+                     "val acc": None if math.isnan(v.val_acc) else f"{v.val_acc:.1%}"})
     return pd.DataFrame(rows)
 
 

@@ -24,7 +24,7 @@ name = st.selectbox("Lesson", names, format_func=lambda n: ls.get_lesson(n).titl
 show_lesson_in_url(name, "lessons_pick")
 lesson = ls.get_lesson(name)
 describe(lesson)
-settings, pressed = settings_form(lesson)
+settings, pressed = settings_form(lesson, ls.last_settings(lesson, store))  # opens on the pair last run
 runner = get_runner(str(store.path), max_concurrent=max_jobs())  # both runs at once on two cores
 if pressed:
     try:

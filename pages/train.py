@@ -118,6 +118,7 @@ if run and run["status"] in ACTIVE and st.button("Cancel run", key="train_cancel
     st.rerun()
 
 active = bool(run and run["status"] in ACTIVE)
+run_story(store, run_id)  # above the charts: why its gradient looks as it does, and the lesson that shows it
 
 
 @st.fragment(run_every=1.0 if active else None)
@@ -128,4 +129,3 @@ def live() -> None:
 
 
 live()
-run_story(store, run_id)  # why its gradient looks as it does, and the lesson that shows it

@@ -16,6 +16,7 @@ from engine.lab.lessons import (
     Variant,
     find,
     get_lesson,
+    last_settings,
     lesson_names,
     read,
     register_lesson,
@@ -134,11 +135,12 @@ def test_find_re_attaches_to_the_newest_pair_at_the_same_settings(store_path):
     store = RunStore(store_path)
     lesson = get_lesson("vanishing_mlp")
     settings = lesson.settings(lesson.tiny)
-    assert find(lesson, settings, store) is None
+    assert find(lesson, settings, store) is None and last_settings(lesson, store) is None
     ids = {}
     for _ in range(2):  # two tries: the newer pair wins
         ids = {r.label: create_run(store, r.spec, r.config, status="done", name=r.name) for r in lesson.plan(settings)}
     assert find(lesson, settings, store) == ids
+    assert last_settings(lesson, store) == {"steps": settings.steps, "seed": 0}  # the page opens on this pair
     assert find(lesson, lesson.settings({**lesson.tiny, "seed": 1}), store) is None  # other settings: other runs
 
 

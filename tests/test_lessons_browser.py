@@ -55,11 +55,13 @@ def test_run_a_lesson_and_read_its_conclusion(server):
         # the newest run is the lesson's residual MLP: it keeps its gradient, and no normalisation is why not
         body = page.locator("body").inner_text().replace("\u2060", "")
         assert "it keeps its size" in body and "a shortcut around the layers" in body
-        page.set_viewport_size({"width": 1400, "height": 2600})
+        page.set_viewport_size({"width": 1400, "height": 1500})
         page.wait_for_timeout(1500)
         screenshot(page, "lessons_train_hint_1400")
-        page.get_by_text("Lesson: Vanishing gradient: a 50-layer MLP, plain vs residual").click()
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.locator('[data-testid="stPageLink"]').filter(has_text="50-layer MLP, plain vs residual").first.click()
         page.get_by_text("Does the gradient reach the first layer").wait_for()
         wait_idle(page)
         assert "lesson=vanishing_mlp" in page.url
+        page.get_by_text("What the runs show").wait_for()  # the page opens on the pair just run (6 steps)
         browser.close()

@@ -91,3 +91,14 @@ def test_a_running_pair_shows_numbers_so_far_and_can_be_cancelled(store_path):
     at.button(key="lessons_cancel").click().run()
     assert not at.exception
     assert {store.get_run(i)["status"] for i in ids.values()} == {"cancelled"}
+
+
+def test_the_page_opens_on_the_pair_last_run_at_other_settings(store_path):
+    store = RunStore(store_path)
+    lesson = get_lesson("vanishing_mlp")
+    for run in lesson.plan(lesson.settings({"steps": 6, "seed": 3})):
+        create_run(store, run.spec, run.config, status="done", name=run.name)
+    at = lessons_page()
+    assert at.number_input(key="lessons_steps_vanishing_mlp").value == 6
+    assert at.number_input(key="lessons_seed_vanishing_mlp").value == 3
+    assert not any("Not run yet" in i.value for i in at.info)

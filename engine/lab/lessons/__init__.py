@@ -23,8 +23,8 @@ from engine.lab.lessons.base import (
 )
 from engine.lab.lessons.hints import Hint, norm_layers, run_hint, runs_hint
 from engine.lab.lessons.results import NOT_SHOWN, SHOWED, UNMEASURED, LessonResult, Verdict, read
-from engine.lab.lessons.runs import active, cancel, find, start
+from engine.lab.lessons.runs import active, cancel, find, last_settings, start
 
 __all__ = ["LESSONS", "NOT_SHOWN", "SHOWED", "UNMEASURED", "Expectation", "Hint", "Lesson", "LessonResult",
            "LessonRun", "LessonSettings", "Variant", "Verdict", "active", "cancel", "find", "get_lesson",
-           "lesson_names", "norm_layers", "read", "register_lesson", "run_hint", "runs_hint", "start"]
+           "last_settings", "lesson_names", "norm_layers", "read", "register_lesson", "run_hint", "runs_hint", "start"]

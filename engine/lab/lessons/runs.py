@@ -36,6 +36,17 @@ def find(lesson: Lesson, settings: LessonSettings, store: RunStore) -> dict[str,
     return None
 
 
+def last_settings(lesson: Lesson, store: RunStore) -> dict[str, int] | None:
+    """The steps and seed of this lesson's newest run ({"steps": 6, "seed": 0}), so a page opened again (a link, a
+    new session) shows the pair a student last ran rather than an empty form at the defaults; None if never run."""
+    name = f"{lesson.name} · {lesson.labels[0]}"
+    for row in store.list_runs():  # newest first
+        config = row.get("config") if row.get("name") == name else None
+        if isinstance(config, dict) and isinstance(config.get("steps"), int) and isinstance(config.get("seed"), int):
+            return {"steps": config["steps"], "seed": config["seed"]}
+    return None
+
+
 def active(store: RunStore, run_ids: dict[str, int]) -> bool:
     rows = [store.get_run(i) for i in run_ids.values()]
     return any(r is not None and r["status"] not in FINAL_STATUSES for r in rows)
