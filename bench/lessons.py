@@ -4,6 +4,7 @@ lesson, the measured numbers and the verdicts the Lessons page would show.
     python bench/lessons.py                        # every lesson, default steps, seed 0
     python bench/lessons.py vanishing_mlp --seed 1
     python bench/lessons.py --steps 20             # a quick look (numbers at init are the same at any length)
+    python bench/lessons.py --seed 1 --store /tmp/lessons.sqlite   # keep the runs: SKIPLAB_STORE=... opens them
 
 The goal (docs/lessons.md): a pair at its default steps takes about a minute of CPU. The page trains both runs at
 once in two worker processes, so its wall time is about half the pair's CPU seconds on two idle cores. CPU seconds
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="default: each lesson's own")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: CPU seconds ~ wall)")
+    ap.add_argument("--store", default=None, help="keep the runs in this store (default: a temporary one per lesson), "
+                    "e.g. to open them on the Lessons page with SKIPLAB_STORE")
     args = ap.parse_args(argv)
     import torch
 
@@ -75,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     out = {"threads": args.threads, "load_before": [round(x, 2) for x in load], "lessons": []}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.lessons or lesson_names():
-            out["lessons"].append(bench_lesson(name, args.steps, args.seed, str(Path(tmp) / f"{name}.sqlite")))
+            store = args.store or str(Path(tmp) / f"{name}.sqlite")
+            out["lessons"].append(bench_lesson(name, args.steps, args.seed, store))
             print(json.dumps(out["lessons"][-1]), file=sys.stderr, flush=True)
     out["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=1))

@@ -68,8 +68,10 @@ def test_runs_that_differ_need_no_hint_and_alike_ones_are_told_why(store):
     assert runs_hint(store, {"plain": plain, "residual": residual}) is None  # the comparison tells it
     bn = {"plain20": record(store, "plain20", 0.95, bn=True), "resnet20": record(store, "resnet20", 0.97, bn=True)}
     hint = runs_hint(store, bn)
-    assert "alike because every one has normalisation layers" in hint.text and hint.lesson == "vanishing_conv"
+    assert "every one has normalisation layers" in hint.text and hint.lesson == "vanishing_conv"
+    grows = {"plain20": record(store, "plain20g", 2.0, bn=True), "resnet20": bn["resnet20"]}  # 10^1.8 apart
+    assert "can even grow toward the input" in runs_hint(store, grows).text  # not alike, and still why
     mixed = runs_hint(store, {"residual": residual, "resnet20": bn["resnet20"]})
-    assert "every one has normalisation" not in mixed.text and "He init" in mixed.text
+    assert "normalisation" not in mixed.text and "He init" in mixed.text
     both = runs_hint(store, {"a": plain, "b": record(store, "plain_b", 0.1, bn=False)})
     assert both.text.startswith("Every run's gradient vanishes toward the input at init, alike")

@@ -79,24 +79,27 @@ def run_hint(store: RunStore, run_id: int) -> Hint | None:
 
 
 def runs_hint(store: RunStore, runs: Mapping[str, int]) -> Hint | None:
-    """Several runs (Compare): why their gradients at init do not differ, when they do not; None when they differ
-    (the comparison itself tells the story) or nothing is measured."""
+    """Several runs (Compare): why none of them vanishes when all normalise, why they do not differ when they do not;
+    None when they differ otherwise (the comparison itself tells it) or fewer than two are measured."""
     points = {label: p for label, run_id in runs.items()
               if (p := _init_point(store, run_id, label)) is not None and p.verdict != "unmeasured"}
     if len(points) < 2:
         return None
     ratios = [p.ratio for p in points.values()]
-    if decades_apart(min(ratios), max(ratios)) >= ALIKE_DECADES:
-        return None
-    if all(p.verdict in ("vanishes", "zero") for p in points.values()):
+    alike = decades_apart(min(ratios), max(ratios)) < ALIKE_DECADES
+    vanishing = [p for p in points.values() if p.verdict in ("vanishes", "zero")]
+    normed = {label for label, run_id in runs.items() if label in points and norm_layers(store.get_layers(run_id))}
+    if not vanishing and normed == set(points):  # alike or not: nothing vanishes, and that is why
+        return Hint(f"No run's gradient vanishes at init, and every one has normalisation layers: {_NORM_WHY}; a "
+                    "plain net's can even grow toward the input (Yang et al. 2019, sec. 3). With BatchNorm a "
+                    "shortcut's benefit is easier optimisation, seen in the training loss over a long run (He et al. "
+                    "2016, sec. 4.1), not in the gradient. The lesson shows the same pair without and with BatchNorm.",
+                    "vanishing_conv")
+    if not alike:
+        return None  # the runs differ: the comparison itself tells it
+    if len(vanishing) == len(points):
         return Hint("Every run's gradient vanishes toward the input at init, alike: none of them has a path that "
                     "carries it (He et al. 2015, sec. 2.2). The lesson shows the same net with identity shortcuts.",
                     "vanishing_mlp")
-    normed = {label for label, run_id in runs.items() if label in points and norm_layers(store.get_layers(run_id))}
-    if normed == set(points):
-        return Hint(f"These runs' gradients at init are alike because every one has normalisation layers: {_NORM_WHY}. "
-                    "With BatchNorm a shortcut's benefit is easier optimisation, seen in the training loss over a long "
-                    "run (He et al. 2016, sec. 4.1), not in the gradient. The lesson shows the same pair without and "
-                    "with BatchNorm.", "vanishing_conv")
     return Hint(f"These runs' gradients at init are alike: {_OTHER_WHY}. The lesson shows a pair where they differ.",
                 "vanishing_mlp")
