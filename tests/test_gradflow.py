@@ -131,3 +131,21 @@ def test_the_words_follow_the_numbers_not_the_labels():
     assert text.comparison[0].startswith("At the end residual's first-layer gradient is")
     assert "plain keeps" in text.comparison[0]
     assert "vanishes" in text.per_run[1] and "keeps its size" in text.per_run[0]
+
+
+@pytest.mark.parametrize(("ratio", "words"), [
+    (0.02, "smaller, but above the 0.001 that counts as vanishing"),
+    (4.7, "4.7 times the last layer's gradient: it keeps its size"),
+    (60.0, "larger, but below the 1,000 that counts as growing"),
+])
+def test_between_the_thresholds_the_words_say_which_way(ratio, words):
+    from engine.analysis.gradflow import FlowPoint
+
+    point = FlowPoint("r", 1, "first", "last", ratio, 1.0)
+    assert point.verdict == "keeps" and words in point.phrase()
+
+
+def test_a_larger_first_layer_gradient_is_not_said_to_be_kept():
+    # Plain-20 vs ResNet-20 with BatchNorm, as measured at init: 4.7 and 0.3
+    text = describe_point([run("plain20", 1.2), run("resnet20", 0.85)], [None, None], "at init")
+    assert "plain20's is" in text.comparison[0] and "times its last" in text.comparison[0]

@@ -123,8 +123,20 @@ class FlowPoint:
             "zero": "the first layer's gradient is exactly 0 in float32 (it underflowed): it vanished completely",
             "vanishes": f"the first layer gets {sci(r)} of the last layer's gradient: it vanishes toward the input",
             "grows": f"the first layer gets {sci(r)} times the last layer's gradient: it grows toward the input",
-            "keeps": f"the first layer gets {sci(r)} of the last layer's gradient: it keeps its size",
+            "keeps": self._keeps(r),
         }[self.verdict]
+
+    @staticmethod
+    def _keeps(r: float) -> str:
+        """Between the thresholds, said as it is: within a factor 10 of the last layer's, or smaller / larger."""
+        if r < 1 / 10:
+            return (f"the first layer gets {sci(r)} of the last layer's gradient: smaller, but above the {sci(VANISH)} "
+                    "that counts as vanishing")
+        if r > 10:
+            return (f"the first layer gets {sci(r)} times the last layer's gradient: larger, but below the "
+                    f"{sci(GROW)} that counts as growing toward the input")
+        of = "of" if r <= 1 else "times"
+        return f"the first layer gets {sci(r)} {of} the last layer's gradient: it keeps its size"
 
 
 def flow_point(g: LayerGrads, step: int | None = None) -> FlowPoint | None:
@@ -233,7 +245,7 @@ def describe_point(runs: Sequence[LayerGrads], steps: Sequence[int | None], when
                                   f"other ({sci(lo.ratio)} to {sci(hi.ratio)}): no difference in how much gradient "
                                   "reaches the first layer."], False)
     comparison = [f"{when.capitalize()} {lo.label}'s first-layer gradient is {_of_last(lo.ratio)} at step {lo.step}; "
-                  + (f"{hi.label} keeps {sci(hi.ratio)}" if hi.verdict == "keeps" else
+                  + (f"{hi.label} keeps {sci(hi.ratio)}" if hi.verdict == "keeps" and hi.ratio <= 1 else
                      f"{hi.label}'s is {_of_last(hi.ratio)}") + f" at step {hi.step}: {decades_text(d)}."]
     where = _where_they_differ(g_lo, g_hi, g_lo.column(lo.step), g_hi.column(hi.step))
     return FlowText(per_run, comparison + ([where] if where else []), True)
