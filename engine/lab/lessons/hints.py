@@ -72,8 +72,8 @@ def run_hint(store: RunStore, run_id: int) -> Hint | None:
                     "side by side.", "vanishing_mlp")
     if norms:
         return Hint(f"{said}. This net has normalisation layers ({_norm_words(norms)}): {_NORM_WHY}. A vanishing "
-                    "gradient needs a deep net without them; the lesson shows that pair, then the same with "
-                    "BatchNorm.", "vanishing_conv")
+                    "gradient needs a deep net without them: the linked lesson shows such a pair, and the one "
+                    "after it the same pair with BatchNorm.", "vanishing_conv")
     return Hint(f"{said}: {_OTHER_WHY}. The lesson shows a net where it does vanish (50 layers, no normalisation, "
                 "PyTorch's default init) beside the same net with shortcuts.", "vanishing_mlp")
 
@@ -93,8 +93,8 @@ def runs_hint(store: RunStore, runs: Mapping[str, int]) -> Hint | None:
         return Hint(f"No run's gradient vanishes at init, and every one has normalisation layers: {_NORM_WHY}; a "
                     "plain net's can even grow toward the input (Yang et al. 2019, sec. 3). With BatchNorm a "
                     "shortcut's benefit is easier optimisation, seen in the training loss over a long run (He et al. "
-                    "2016, sec. 4.1), not in the gradient. The lesson shows the same pair without and with BatchNorm.",
-                    "vanishing_conv")
+                    "2016, sec. 4.1), not in the gradient. The linked lesson shows a pair without BatchNorm, where "
+                    "it vanishes; the one after it, the same pair with BatchNorm.", "vanishing_conv")
     if not alike:
         return None  # the runs differ: the comparison itself tells it
     if len(vanishing) == len(points):
