@@ -36,7 +36,7 @@ def bench_lesson(name: str, steps: int | None, seed: int, store_path: str) -> di
     from engine.train.record import create_run, run_and_record
 
     lesson = get_lesson(name)
-    settings = lesson.settings({"seed": seed, "device": "cpu", **({"steps": steps} if steps else {})})
+    settings = lesson.settings({"seed": seed, **({"steps": steps} if steps else {})})  # the page's device: auto
     store = RunStore(store_path)
     ids, cpu = {}, 0.0
     t0 = time.perf_counter()

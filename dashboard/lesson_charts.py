@@ -32,10 +32,12 @@ def ratio_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     data = {k: (x, _positive(y)) for k, (x, y) in arrays.items()}
     zero = [k for k, (_, y) in arrays.items() if y.size and not np.any(y)]  # a log axis cannot draw them at all
     # short titles: two charts side by side still fit at 800 px
-    title = "First/last gradient" + (f" · {', '.join(zero)}: 0" if zero else "")
+    title = "First/last gradient" + (f" · {', '.join(zero)}: 0, off the axis" if zero else "")
     fig = curves(data, title=title, log_y=True, height=height)  # curves escapes its title
-    fig.add_hline(y=VANISH_LINE, line_dash="dot", line_color="#7f8c8d", annotation_text="vanishing (1e-3)",
-                  annotation_position="bottom right")
+    fig.add_hline(y=VANISH_LINE, line_dash="dot", line_color="#7f8c8d")
+    # an annotation on a log axis is placed by log10(y) (add_hline's own would sit at 10^0.001, on top of the 1s)
+    fig.add_annotation(x=1, xref="paper", y=math.log10(VANISH_LINE), yref="y", text="vanishing (1e-3)",
+                       showarrow=False, xanchor="right", yanchor="top", font={"size": 11, "color": "#7f8c8d"})
     fig.update_yaxes(exponentformat="power", **decade_ticks([y for _, y in data.values()] + [[VANISH_LINE]]))
     return fig
 

@@ -102,3 +102,12 @@ def test_the_page_opens_on_the_pair_last_run_at_other_settings(store_path):
     assert at.number_input(key="lessons_steps_vanishing_mlp").value == 6
     assert at.number_input(key="lessons_seed_vanishing_mlp").value == 3
     assert not any("Not run yet" in i.value for i in at.info)
+
+
+def test_ratio_chart_labels_few_decades_and_names_a_zero_run():
+    from dashboard.lesson_charts import ratio_figure
+
+    fig = ratio_figure({"plain56": ([1, 2], [0.0, 0.0]), "resnet56": ([1, 2], [0.6, 1e-18])})
+    assert "plain56: 0, off the axis" in fig.layout.title.text
+    assert fig.layout.yaxis.dtick == 3  # 18 decades: every third labelled, not 18 stacked labels
+    assert fig.layout.annotations[0].y == -3  # on a log axis an annotation sits at log10(1e-3)
