@@ -201,14 +201,14 @@ def read(lesson: Lesson, store: RunStore, run_ids: Mapping[str, int | None]) -> 
 
 
 def _takeaway(lesson: Lesson, verdicts: list[Verdict]) -> list[str]:
-    """The lesson's point, said as shown only when every gradient expectation showed in these runs."""
+    """The lesson's point, said as shown only when every expectation showed in these runs (the point speaks of
+    learning too, not only of the gradient)."""
     if not lesson.takeaway:
         return []
-    gradient = [v for v in verdicts if "ratio" in v.expectation.stat]
-    if all(v.outcome == SHOWED for v in gradient):
+    if all(v.outcome == SHOWED for v in verdicts):
         return [f"What this shows: {lesson.takeaway}"]
-    return [f"What the sources predict: {lesson.takeaway} These runs' gradients did not show all of it (see the "
-            "verdicts), so this pair does not bear it out at these settings."]
+    return [f"What the sources predict: {lesson.takeaway} These runs did not show all of it (see the verdicts), so "
+            "this pair does not bear it out at these settings."]
 
 
 def _pct(x: float) -> str:
