@@ -25,9 +25,14 @@ def wait_drawn(page, predicate=lambda s: True, timeout: float = 60.0) -> float: 
     """Poll every 10 ms until the layout is done and predicate(state) holds; the ms it took. The frame is scrolled
     into view first, as a user looks at it: Chromium does not render a frame out of view, so it is never done."""
     t0 = time.perf_counter()
-    if page.locator(FRAME).count():
-        page.locator(FRAME).scroll_into_view_if_needed()
+    scrolled = False
     while time.perf_counter() - t0 < timeout:
+        if not scrolled and page.locator(FRAME).count():
+            try:  # the frame may be replaced meanwhile (a page rerun after a run ends): try again next time
+                page.locator(FRAME).first.scroll_into_view_if_needed(timeout=2_000)
+                scrolled = True
+            except Exception:  # noqa: BLE001, S110 - playwright's detached / not-visible errors
+                pass
         s = graph_state(page)
         if s and s["layout"] == "done" and predicate(s):
             return 1000 * (time.perf_counter() - t0)
