@@ -122,6 +122,7 @@ def test_an_edge_that_does_not_fit_is_red_beside_its_message(page):
     page.get_by_role("button", name="Undo").click()
     wait_idle(page)
     page.locator('[data-testid="stMetric"]').first.wait_for()
+    graph(page).locator(".react-flow__edge.gv-error").first.wait_for(state="detached")  # redrawn without it
     assert graph(page).locator(".react-flow__edge.gv-error").count() == 0
 
 
