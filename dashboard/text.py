@@ -147,5 +147,6 @@ def chart(fig: Any, *, key: str, container: Any = None, **kwargs: Any) -> Any:
 
 def file_stem(text: Any, default: str = "model") -> str:
     """A download file name stem from a spec name: letters, digits, ``-`` and ``_`` only, at most 60."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_.")[:60]
-    return stem or default
+    from engine.api import file_stem as stem
+
+    return stem(str(text), default)

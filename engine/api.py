@@ -31,11 +31,11 @@ from engine.arch import (
 )
 from engine.build import build_model
 from engine.core.errors import RegistryError, ResourceError, ShapeError, SkipLabError, SpecError
-from engine.core.text import fmt_bytes, fmt_shape, short, si
+from engine.core.text import file_stem, fmt_bytes, fmt_shape, short, si
 from engine.ir.edits import removable_skips, skip_endpoints
 from engine.ir.graph import INPUT, Graph, Node
 from engine.ir.ops import OPS, get_op
-from engine.spec import SpecBase, canonical_json, dumps, save, to_dict
+from engine.spec import SpecBase, canonical_json, decode, dumps, save, to_dict
 from engine.store import LAYER_STATS, STATUSES, RunStore, StoreError, default_store_path
 
 if TYPE_CHECKING:  # imported on use: the cross-check pulls in the counting libraries
@@ -47,9 +47,9 @@ __all__ = [
     "BYTES", "FAMILIES", "INPUT", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation", "Graph",
     "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError", "SkipLabError",
     "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model", "canonical_json",
-    "compare", "crosscheck", "dataset_names", "default_store_path", "dumps", "evaluate", "expand",
-    "export_python", "family_names", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset", "get_runner",
-    "get_sweep", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "parse", "preset_names",
+    "compare", "crosscheck", "dataset_names", "decode", "default_store_path", "dumps", "evaluate", "expand",
+    "export_python", "family_names", "file_stem", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset",
+    "get_runner", "get_sweep", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "parse", "preset_names",
     "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints",
     "summarize", "sweep_variant_rows", "to_dict",
 ]

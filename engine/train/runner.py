@@ -103,6 +103,13 @@ class JobRunner:
         self.pump()
         return self.status(run_id)
 
+    def delete(self, run_id: int) -> bool:
+        """Cancel the run if it is queued or running (its worker stops), then delete it and its data."""
+        run = self.store.get_run(run_id)
+        if run is not None and run["status"] in ("queued", "running"):
+            self.cancel(run_id)
+        return self.store.delete_run(run_id)
+
     def wait(self, run_id: int, timeout: float | None = None) -> str:
         """Block until the run reaches a final status (or ``timeout`` seconds); returns the status."""
         deadline = None if timeout is None else time.monotonic() + timeout
