@@ -15,10 +15,13 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from engine.arch import expand, get_preset
-from engine.spec import to_dict
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/edits.py` from anywhere
+
+from engine.arch import expand, get_preset  # noqa: E402
+from engine.spec import to_dict  # noqa: E402
 
 SIZES = (300, 1000, 3000)
 
