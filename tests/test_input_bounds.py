@@ -165,3 +165,33 @@ def test_npy_and_random_bytes_given_as_npz(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not an .npz archive") as info:
         load_dataset("npz", path=str(noise))
     assert "allow_pickle" not in str(info.value)
+
+
+# ---- the terminal: user text never carries control sequences -------------------------------------------
+
+
+def test_run_names_cannot_send_escape_sequences_to_the_terminal(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+    from engine.store import RunStore
+
+    store = RunStore(tmp_path / "s.sqlite")
+    store.create_run("\x1b]0;owned\x07\x1b[2J\rfake", {"family": "resnet"}, {}, "shapes", "cpu", status="done")
+    assert main(["runs", "--store", str(tmp_path / "s.sqlite")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\\x1b]0;owned" in out
+
+
+def test_ctrl_c_during_start_up_prints_no_traceback() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "presets"], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)  # torch and the commands are still importing (seconds on a loaded machine)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)

@@ -36,6 +36,13 @@ def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return f"{text[:limit]}... [{len(text) - limit:,} more characters cut]"
 
 
+def printable(text: str, limit: int = 80) -> str:
+    """User text for a terminal line: control characters (ANSI escapes, OSC sequences that retitle the terminal
+    or write the clipboard, carriage returns) shown as escapes, and at most `limit` characters."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def file_stem(text: str, default: str = "model") -> str:
     """A file name stem from user text (a spec name): letters, digits, ``-`` and ``_`` only, at most 60, so a
     name like ``../../x`` cannot choose where a file is written."""
