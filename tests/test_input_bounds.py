@@ -195,3 +195,20 @@ def test_ctrl_c_during_start_up_prints_no_traceback() -> None:
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err, err
     assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
+
+
+@pytest.mark.parametrize("call", ["config", "op", "edit", "sweep"])
+def test_messages_never_repeat_whole_values(call: str) -> None:
+    from engine.api import expand
+    from engine.lab.sweeps import expand as expand_sweep
+    from engine.train.config import parse_config
+
+    huge = "x" * 1_000_000
+    calls = {"config": lambda: parse_config({"steps": huge}),
+             "op": lambda: expand({"family": "graph", "input": [4],
+                                   "nodes": [{"name": "a", "op": "linear", "out_features": huge}]}),
+             "edit": lambda: expand({"family": "resnet", "edits": [{"remove_skip": huge}]}),
+             "sweep": lambda: expand_sweep(parse_sweep({"base": "resnet8", "grid": {"stem": [huge]}}))}
+    with pytest.raises(SpecError) as info:
+        calls[call]()
+    assert len(str(info.value)) < 2_500, len(str(info.value))
