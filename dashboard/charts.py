@@ -6,27 +6,16 @@ Arrays passed to Plotly are numpy float32; live charts carry a stable `uirevisio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.text import plot
-from engine.api import INPUT, Analysis, Graph, fmt_shape, get_op
+from engine.api import INPUT, Analysis, Graph, fmt_shape, kind_colour, op_kind
 
-KIND_COLOURS = {
-    "conv": "#2f6fdf", "norm": "#9b59b6", "act": "#27ae60", "pool": "#e67e22", "merge": "#e74c3c",
-    "linear": "#16a085", "reshape": "#7f8c8d", "shortcut": "#f1c40f", "reg": "#95a5a6", "io": "#34495e",
-}
 STAGE_COLOURS = ["#2f6fdf", "#e67e22", "#27ae60", "#9b59b6", "#e74c3c", "#16a085", "#f1c40f", "#7f8c8d"]
 ERROR_COLOUR = "#d62728"
-
-
-def _kind(op: str) -> str:
-    try:
-        return get_op(op).kind
-    except KeyError:
-        return "io"
 
 
 def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -> tuple[list[float], list[float]]:
@@ -39,9 +28,9 @@ def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -
 
 def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error_node: str | None = None,
                         values: Mapping[str, float] | None = None, value_label: str = "value",
-                        height: int = 360) -> go.Figure:
+                        height: int = 360, frozen: Collection[str] = ()) -> go.Figure:
     """Nodes in depth order, grouped by stage, skip edges as arcs, coloured by op kind (or by `values`,
-    e.g. gradient norms, on a log scale); `error_node` is drawn red."""
+    e.g. gradient norms, on a log scale); `error_node` is drawn red; `frozen` nodes (fine-tuning) grey squares."""
     order = [n for n in graph.topo_order()]
     x = {name: float(i) for i, name in enumerate(order)}
     y = {name: (1.0 if graph.nodes[name].meta.get("role") == "shortcut" else 0.0) for name in order}
@@ -79,13 +68,15 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
         text = f"<b>{plot(name)}</b><br>op: {plot(node.op)}"
         if row is not None:
             text += f"<br>out: {fmt_shape(row.out_shape)}<br>params: {row.params:,}<br>MACs: {row.macs:,}"
-        if values is not None and name in values:
+        if name in frozen:
+            text += "<br>frozen: no gradient by design"
+        elif values is not None and name in values:
             text += f"<br>{plot(value_label)}: {values[name]:.3g}"
         hover.append(text)
     xs = np.array([x[n] for n in order], dtype=np.float32)
     ys = np.array([y[n] for n in order], dtype=np.float32)
     if values is not None:
-        vals = np.array([values.get(n, np.nan) for n in order], dtype=np.float32)
+        vals = np.array([np.nan if n in frozen else values.get(n, np.nan) for n in order], dtype=np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             logv = np.where(vals > 0, np.log10(vals), np.nan).astype(np.float32)
         marker = {"size": 9, "color": logv, "colorscale": "Viridis", "showscale": True,
@@ -93,13 +84,19 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=marker, hovertext=hover, hoverinfo="text",
                                  showlegend=False))
     else:
-        kinds = [_kind(graph.nodes[n].op) for n in order]
+        kinds = [op_kind(graph.nodes[n].op) for n in order]  # "unknown" for an unregistered op
         for kind in dict.fromkeys(kinds):
             idx = [i for i, k in enumerate(kinds) if k == kind]
             fig.add_trace(go.Scatter(x=xs[idx], y=ys[idx], mode="markers", name=kind,
-                                     marker={"size": 9, "color": KIND_COLOURS.get(kind, "#34495e"),
+                                     marker={"size": 9, "color": kind_colour(kind),
                                              "line": {"width": 0.5, "color": "white"}},
                                      hovertext=[hover[i] for i in idx], hoverinfo="text"))
+    if frozen:
+        idx = [i for i, n in enumerate(order) if n in frozen]
+        fig.add_trace(go.Scatter(x=xs[idx], y=ys[idx], mode="markers", name="frozen",
+                                 marker={"size": 10, "symbol": "square", "color": "#aab4c3",
+                                         "line": {"width": 1, "color": "#5a6270"}},
+                                 hovertext=[hover[i] for i in idx], hoverinfo="text"))
     if error_node and error_node in x:
         fig.add_trace(go.Scatter(x=[x[error_node]], y=[y[error_node]], mode="markers+text", name="error",
                                  marker={"size": 18, "color": ERROR_COLOUR, "symbol": "x"},
@@ -117,13 +114,13 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
 
 
 def _stage_bands(graph: Graph, order: Sequence[str], x: Mapping[str, float]) -> tuple[list[dict], list[dict]]:
-    """Alternating shaded bands per stage (first name component), labelled at the top. Returned as plain dicts
-    and set in one layout update: adding shapes one by one re-validates the layout each time (slow)."""
+    """Alternating shaded bands per stage (the IR's stage of each node), labelled at the top. Returned as plain
+    dicts and set in one layout update: adding shapes one by one re-validates the layout each time (slow)."""
     spans: dict[str, list[float]] = {}
     for name in order:
         if name == INPUT:
             continue
-        spans.setdefault(name.split(".")[0], []).append(x[name])
+        spans.setdefault(graph.nodes[name].group("stage"), []).append(x[name])
     shapes, notes = [], []
     for i, (stage, xs) in enumerate(spans.items()):
         shapes.append({"type": "rect", "x0": min(xs) - 0.5, "x1": max(xs) + 0.5, "y0": -0.5, "y1": 3.1,
@@ -137,13 +134,12 @@ def stage_params_bar(analyses: Mapping[str, Analysis], metric: str = "params") -
     """Stacked bars: one bar per net, one segment per stage (parameters or MACs)."""
     fig = go.Figure()
     stages: list[str] = []
-    for a in analyses.values():
-        for g in a.groups:
-            if g.level == 1 and g.name not in stages:
-                stages.append(g.name)
+    per_net = {n: {g.name: g for g in a.rollup("stage")} for n, a in analyses.items()}
+    for groups in per_net.values():
+        stages += [s for s in groups if s not in stages]
     nets = list(analyses)
     for i, stage in enumerate(stages):
-        vals = np.array([next((getattr(g, metric) for g in analyses[n].groups if g.name == stage), 0) for n in nets],
+        vals = np.array([getattr(per_net[n][stage], metric) if stage in per_net[n] else 0 for n in nets],
                         dtype=np.float32)
         fig.add_trace(go.Bar(x=[plot(n) for n in nets], y=vals, name=plot(stage),
                              marker_color=STAGE_COLOURS[i % len(STAGE_COLOURS)]))

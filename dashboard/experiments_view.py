@@ -70,7 +70,8 @@ def options_form(exp: experiments.Experiment) -> dict[str, Any]:
 
 
 def max_jobs() -> int:
-    return int(os.environ.get("SKIPLAB_MAX_RUNS", "1"))
+    """Runs trained side by side: SKIPLAB_MAX_RUNS, else 2 on a machine with 2 or more cores."""
+    return int(os.environ.get("SKIPLAB_MAX_RUNS", str(2 if (os.cpu_count() or 1) >= 2 else 1)))
 
 
 def experiment_label(rec: dict[str, Any]) -> str:
@@ -78,25 +79,60 @@ def experiment_label(rec: dict[str, Any]) -> str:
     return f"#{rec['id']} {rec['name']} · {rec['status']} · {when}"
 
 
-def render_progress(p: dict[str, Any]) -> None:
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    m, sec = divmod(int(round(seconds)), 60)
+    return f"{m}:{sec:02d}"
+
+
+def progress_text(p: dict[str, Any]) -> str:
+    """The bar's caption: status, runs done (and reused), the active runs, elapsed time and the ETA of the whole
+    experiment (engine.lab.experiments.progress: the fraction is of the training work, weighted by each run's cost)."""
     current = "; ".join(f"{c['label']} s{c['seed']}: step {c['step']}/{c['steps']}" for c in p["current"])
-    text = f"runs {p['runs_done']}/{p['runs_total']} done"
+    text = f"{p['status']} · runs {p['runs_done']}/{p['runs_total']} done"
+    if p.get("runs_reused"):
+        text += f" ({p['runs_reused']} reused)"
     if current:
         text += f" · {current}"
     elif p["phase"] != p["status"]:
         text += f" · {p['phase']}"
-    st.progress(min(1.0, p["fraction"]), text="**" + safe.md(p["status"]) + "** · " + safe.md(text, 400))
+    text += f" · {_duration(p.get('elapsed_s'))} elapsed"
+    if p["status"] == "running":
+        text += f" · ETA {_duration(p.get('eta_s'))}"
+    return text
+
+
+def render_progress(p: dict[str, Any]) -> None:
+    st.progress(min(1.0, p["fraction"]), text=safe.md(progress_text(p), 400))
+
+
+def render_registered_claims(exp: experiments.Experiment) -> None:
+    """The claims as registered in the recipe, before any run: finding, source, statistic, threshold and why."""
+    rows = [{"kind": "check" if c.check else "claim", "claim": c.text, "source": c.source,
+             "statistic": c.statistic, "held when": f"{'>' if c.direction == 'above' else '<'} {c.threshold:g}",
+             "why this threshold": c.why, "the paper measured": c.paper_measured} for c in exp.claims]
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    if exp.setup:
+        st.caption("Setup: " + safe.md(exp.setup, safe.MESSAGE_LIMIT))
+
+
+_VERDICT_BOX = {"held": st.success, "did not hold": st.error, "inconclusive": st.warning}
 
 
 def render_results(name: str, results: dict[str, Any], key: str) -> None:
-    """The conclusion, the claims as held / not held, then the experiment's figures."""
+    """The conclusion, each claim's verdict (held / did not hold / inconclusive), then the experiment's figures."""
     if not results:
         st.info("No results yet.")
         return
-    st.markdown("**Conclusion.** " + safe.md(results.get("conclusion", ""), safe.MESSAGE_LIMIT))
+    st.markdown("**Conclusion.**")
+    st.text(results.get("conclusion", ""))  # generated from run labels: shown literally, never as Markdown
     for c in results.get("claims", []):
-        (st.success if c["held"] else st.error)(f"**{'Held' if c['held'] else 'Did not hold'}:** "
-                                                + safe.md(f"{c['claim']} — {c['evidence']}", safe.MESSAGE_LIMIT))
+        verdict = c.get("verdict") or ("held" if c["held"] else "did not hold")
+        kind = "Check" if c.get("check") else "Claim"
+        _VERDICT_BOX.get(verdict, st.info)(safe.md(f"{kind} {verdict}: {c['claim']} ({c.get('source', '')}) — "
+                                                   f"{c['evidence']}", safe.MESSAGE_LIMIT))
     figs = results.get("figures", {})
     draw = _RENDERERS.get(name)
     if draw is not None:
@@ -154,8 +190,15 @@ def _unet(f: dict[str, Any], key: str) -> None:
         safe.chart(ec.segmentation_grid(f["images"], f["masks"], f["samples"]), key=f"{key}_grid")
 
 
+def _transfer(f: dict[str, Any], key: str) -> None:
+    _two([ec.band_curves(f["val_acc"], title="Validation accuracy on the digits subset (mean ± std over seeds)",
+                         y_title="accuracy"),
+          ec.band_curves(f["loss"], title="Training loss on the digits subset", log_y=True),
+          ec.band_curves(f["pretrain_loss"], title="Pretraining loss on shapes", log_y=True)], key)
+
+
 _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _lesion, "shortcut_share": _share,
-              "unet_skips": _unet}
+              "unet_skips": _unet, "transfer": _transfer}
 
 
 @st.cache_resource(show_spinner=False)

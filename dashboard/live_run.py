@@ -15,6 +15,7 @@ from dashboard import text as safe
 from dashboard.charts import architecture_figure
 from dashboard.run_charts import curves, gradient_flow, layer_heatmap
 from dashboard.runs_data import first_last_ratio, layer_view, metric_series
+from dashboard.train_form import init_headline
 from engine.api import RunStore, SkipLabError, expand
 
 ACTIVE = ("queued", "running")
@@ -58,6 +59,12 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     st.progress(frac, text="**" + safe.md(status) + "** · " + safe.md(text))
     if run.get("error"):
         (safe.error if status in ("failed", "diverged", "interrupted") else safe.info)(run["error"])
+    init = (run.get("summary") or {}).get("init")
+    if init:  # what the run started from (a checkpoint, frozen stages): literal text, paths are data
+        st.text(init_headline(init))
+        if init.get("report"):
+            with st.expander("Checkpoint report"):
+                st.code(init["report"], language=None)
     alerts = store.get_alerts(run_id)
     for alert in alerts[-5:]:
         where = f" at layer {alert['layer']}" if alert.get("layer") else ""
@@ -85,11 +92,14 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     at_step, stats = latest
     mean_abs = stats.get("grad_mean_abs", stats.get("grad_norm"))
     max_abs = stats.get("grad_max_abs", mean_abs)
-    safe.chart(gradient_flow(view.names, view.stages, mean_abs, max_abs, step=at_step), key=f"{key}_flow")
+    safe.chart(gradient_flow(view.names, view.stages, mean_abs, max_abs, step=at_step, frozen=view.frozen),
+               key=f"{key}_flow")
     left, right = st.columns([3, 2])
     steps, matrix = store.get_layer_matrix(run_id, "grad_norm")
     if matrix.size:
-        safe.chart(layer_heatmap(steps, matrix, view.names), key=f"{key}_heat", container=left)
+        names = [f"{n} (frozen)" if f else n for n, f in zip(view.names, view.frozen or [False] * len(view.names),
+                                                            strict=True)]
+        safe.chart(layer_heatmap(steps, matrix, names), key=f"{key}_heat", container=left)
     r_steps, ratio = first_last_ratio(store, run_id)
     if ratio.size:
         safe.chart(curves({"first / last": (r_steps, ratio)}, title="First / last layer gradient norm", log_y=True),
@@ -101,5 +111,7 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     norms = stats.get("grad_norm")
     if norms is not None:
         values = {name: float(v) for name, v in zip(view.names, np.asarray(norms), strict=False)}
-        safe.chart(architecture_figure(graph, values=values, value_label="grad norm", height=300), key=f"{key}_arch")
+        frozen = {name for name, f in zip(view.names, view.frozen, strict=False) if f}
+        safe.chart(architecture_figure(graph, values=values, value_label="grad norm", height=300, frozen=frozen),
+                   key=f"{key}_arch")
     return status

@@ -57,11 +57,19 @@ def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str, y
                    yaxis_type="log" if log_y else "linear")
 
 
+FROZEN_COLOUR = "#aab4c3"
+
+
 def gradient_flow(layers: Sequence[str], stages: Sequence[str], mean_abs: np.ndarray, max_abs: np.ndarray, *,
-                  step: int | None = None, height: int = 360) -> go.Figure:
-    """Mean and max |g| per layer at one step, layers in depth order, coloured by stage, log scale."""
+                  step: int | None = None, height: int = 360, frozen: Sequence[bool] | None = None) -> go.Figure:
+    """Mean and max |g| per layer at one step, layers in depth order, coloured by stage, log scale. Frozen layers
+    (fine-tuning) are shaded and labelled: their gradient is zero by design, which a log axis cannot draw."""
     stage_order = list(dict.fromkeys(stages))
     colours = [STAGE_COLOURS[stage_order.index(s) % len(STAGE_COLOURS)] for s in stages]
+    if frozen is not None and any(frozen):  # NaN, not 0: the mean line breaks over the frozen band
+        mask = np.asarray(frozen, dtype=bool)
+        mean_abs = np.where(mask, np.nan, np.asarray(mean_abs, dtype=np.float64))
+        max_abs = np.where(mask, np.nan, np.asarray(max_abs, dtype=np.float64))
     x = np.arange(len(layers), dtype=np.float32)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=np.asarray(max_abs, dtype=np.float32), name="max |g|", marker_color=colours,
@@ -72,10 +80,31 @@ def gradient_flow(layers: Sequence[str], stages: Sequence[str], mean_abs: np.nda
                              hovertext=[plot(n) for n in layers], hovertemplate="%{hovertext}<br>mean |g| %{y:.3g}"))
     ticks = [i for i in range(len(layers)) if i == 0 or stages[i] != stages[i - 1]]
     title = "Gradient flow" + (f" at step {step}" if step is not None else "")
+    _shade_frozen(fig, list(frozen or []))
     return _layout(fig, height=height, title=title, yaxis_type="log", yaxis_title="|gradient|", barmode="overlay",
                    uirevision="gradient-flow",
                    xaxis={"tickmode": "array", "tickvals": ticks, "ticktext": [plot(stages[i]) for i in ticks],
                           "title": "layer (input → output)"})
+
+
+def frozen_spans(frozen: Sequence[bool]) -> list[tuple[int, int]]:
+    """Runs of consecutive frozen layers as (first, last) indices."""
+    spans: list[tuple[int, int]] = []
+    for i, f in enumerate(frozen):
+        if not f:
+            continue
+        if spans and spans[-1][1] == i - 1:
+            spans[-1] = (spans[-1][0], i)
+        else:
+            spans.append((i, i))
+    return spans
+
+
+def _shade_frozen(fig: go.Figure, frozen: list[bool]) -> None:
+    for a, b in frozen_spans(frozen):
+        fig.add_vrect(x0=a - 0.5, x1=b + 0.5, fillcolor=FROZEN_COLOUR, opacity=0.3, line_width=0, layer="below",
+                      annotation_text="frozen: no gradient by design", annotation_position="top left",
+                      annotation_font={"size": 11, "color": "#5a6270"})
 
 
 def layer_heatmap(steps: np.ndarray, matrix: np.ndarray, layers: Sequence[str], *, title: str = "log10 grad norm",

@@ -29,42 +29,66 @@ from engine.arch import (
     preset_names,
     resolve,
 )
-from engine.build import build_model
 from engine.core.errors import RegistryError, ResourceError, ShapeError, SkipLabError, SpecError
 from engine.core.text import file_stem, fmt_bytes, fmt_shape, short, si
 from engine.ir.edits import removable_skips, skip_endpoints
 from engine.ir.graph import INPUT, Graph, Node
-from engine.ir.ops import OPS, get_op
+from engine.ir.ops import KINDS, OPS, UNKNOWN, get_op, kind_of
 from engine.spec import SpecBase, canonical_json, decode, dumps, save, to_dict
 from engine.store import LAYER_STATS, STATUSES, RunStore, StoreError, default_store_path
 
-if TYPE_CHECKING:  # imported on use: the cross-check pulls in the counting libraries
+if TYPE_CHECKING:  # imported on use: building pulls in torch, the cross-check the counting libraries
+    from torch import fx
+
     from engine.analysis.compare import Comparison
     from engine.analysis.crosscheck import CrossCheck
     from engine.train.runner import JobRunner
 
 __all__ = [
-    "BYTES", "FAMILIES", "INPUT", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation", "Graph",
-    "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError", "SkipLabError",
-    "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model", "canonical_json",
-    "compare", "crosscheck", "dataset_names", "decode", "default_store_path", "dumps", "evaluate", "expand",
-    "export_python", "family_names", "file_stem", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset",
-    "get_runner", "get_sweep", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "parse", "preset_names",
-    "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints",
-    "summarize", "sweep_variant_rows", "to_dict",
+    "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation",
+    "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
+    "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model",
+    "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names", "decode", "default_store_path",
+    "dumps", "evaluate", "expand", "export_python", "family_names", "file_stem", "fmt_bytes", "fmt_shape",
+    "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep", "kind_colour", "list_sweeps",
+    "load", "load_spec", "loads", "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures",
+    "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints", "summarize",
+    "sweep_variant_rows", "to_dict",
 ]
+
+
+# ---- ops ------------------------------------------------------------------------------------------------------
+
+
+def op_kind(op: str) -> str:
+    """The kind of a registered op (conv, norm, merge ...); "unknown" for a name the registry lacks."""
+    return get_op(op).kind if op in OPS else UNKNOWN.name
+
+
+def kind_colour(kind: str) -> str:
+    """The colour (``#rrggbb``) the engine gives a kind of op; `UNKNOWN`'s for a kind it does not know."""
+    return kind_of(kind).colour
+
+
+def build_model(spec: SpecLike, device: str = "cpu", *, seed: int | None = None) -> fx.GraphModule:
+    """A preset name, spec file, dict or spec -> its torch.fx.GraphModule on `device` (imports torch now)."""
+    from engine.build import build_model as build
+
+    return build(spec, device, seed=seed)
 
 
 # ---- counting ------------------------------------------------------------------------------------------------
 
 
 def crosscheck(spec: SpecLike, *, input_shape: list[int] | None = None,
-               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo")) -> CrossCheck:
+               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo"), isolate: bool = False) -> CrossCheck:
     """fvcore, FlopCounterMode and torchinfo on fresh models of the spec, reconciled with our counts
-    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request."""
-    from engine.analysis.crosscheck import crosscheck as run
+    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request. `isolate` runs it
+    in a child process, as a server must: the libraries need process-wide settings (threads, warnings)."""
+    from engine.analysis import crosscheck as cc
 
-    return run(load_spec(spec, input_shape=input_shape), tools)
+    parsed = load_spec(spec, input_shape=input_shape)
+    return cc.crosscheck_isolated(to_dict(parsed), tools) if isolate else cc.crosscheck(parsed, tools)
 
 
 def compare(spec_a: SpecLike, spec_b: SpecLike, *, batch: int = 1, dtype: str = "float32",
@@ -123,6 +147,16 @@ def sweep_variant_rows(store: RunStore, sweep: dict[str, Any]) -> list[dict[str,
     return variant_rows(store, sweep)
 
 
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
+
+
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
+
+
 def __getattr__(name: str) -> Any:
     # `engine.api.experiments`: the experiments package (recipes, driver, records), loaded on first use.
     if name == "experiments":
@@ -130,6 +164,28 @@ def __getattr__(name: str) -> Any:
 
         return experiments
     raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
+
+
+# ---- transfer learning ---------------------------------------------------------------------------------------
+
+
+def check_checkpoint(spec: SpecLike, source: str, *, store: RunStore | None = None, new_head: bool = False) -> Any:
+    """How a checkpoint (a local file, or ``run:ID`` of ``store``) maps onto the spec's model: an
+    `engine.export.checkpoints.TransferReport` (``.text()``, ``.to_json()``, ``.complete``). Nothing is trained."""
+    from engine.export.checkpoints import load_checkpoint
+    from engine.train.transfer import is_reference, resolve_source
+
+    if is_reference(source):
+        path = resolve_source(store if store is not None else RunStore(), source)
+        return load_checkpoint(load_spec(spec), path, new_head=new_head, trusted=True)
+    return load_checkpoint(load_spec(spec), source, new_head=new_head)
+
+
+def freeze_choices(spec: SpecLike) -> list[str]:
+    """What ``freeze`` accepts for this spec: stem, stage1 ... stageN, backbone; empty for a spec without stages."""
+    from engine.train.transfer import freeze_choices as choices
+
+    return choices(expand(load_spec(spec)))
 
 
 # ---- export --------------------------------------------------------------------------------------------------

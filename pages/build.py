@@ -8,10 +8,10 @@ import streamlit as st
 import yaml
 
 from dashboard import text as safe
-from dashboard.build_state import EditHistory, Totals, evaluate, removable_skips, skip_endpoints
+from dashboard.build_state import EditHistory, Totals, removable_skips, skip_endpoints
 from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
-from dashboard.state import python_code
+from dashboard.state import evaluate_spec, python_code_file
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.api import (
     FAMILIES,
@@ -87,7 +87,7 @@ with tab_knobs:
     spec["name"] = ss.build_spec.get("name", "")
     spec["edits"] = list(ss.build_spec.get("edits", []))
 
-ev = evaluate(spec, batch=int(batch))
+ev = evaluate_spec(spec, batch=int(batch))
 ss.build_spec = spec
 if ev.ok:
     ss.build_good_graph = ev.graph
@@ -183,11 +183,8 @@ if level == "node":
     table = pd.DataFrame([{"node": n.name, "op": n.op, "inputs": ", ".join(n.inputs), "output": str(n.out_shape),
                            "params": n.params, "MACs": n.macs, "FLOPs": n.flops, "role": n.role} for n in a.nodes])
 else:
-    lvl = 1 if level == "stage" else 2
     table = pd.DataFrame([{level: g.name, "nodes": g.nodes, "params": g.params, "MACs": g.macs, "FLOPs": g.flops,
-                           "% params": round(100 * g.params / max(a.params, 1), 2)}
-                          for g in a.groups
-                          if g.level == lvl or (lvl == 2 and g.level == 1 and g.name in ("stem", "head"))])
+                           "% params": round(100 * g.params / max(a.params, 1), 2)} for g in a.rollup(level)])
 st.dataframe(table, hide_index=True, width="stretch", key="build_table")
 
 with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
@@ -196,7 +193,7 @@ with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
     if st.button("Run the cross-check", key="build_xcheck", help="Takes a second or two; runs on the CPU."):
         try:
             with st.spinner("Running fvcore, FlopCounterMode and torchinfo…"):
-                ss.build_xcheck_result = (canonical_json(ev.spec), crosscheck(ev.spec))
+                ss.build_xcheck_result = (canonical_json(ev.spec), crosscheck(ev.spec, isolate=True))
         except SkipLabError as exc:
             safe.error(exc)
     result = ss.get("build_xcheck_result")
@@ -216,12 +213,9 @@ d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{stem}.j
                      key="build_dl_json")
 d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{stem}_summary.csv", mime="text/csv",
                      key="build_dl_csv", help="The table above, at its current folding.")
-try:
-    code = python_code(canonical_json(ev.spec))
-    d[3].download_button("PyTorch code (.py)", code, file_name=f"{stem}.py", mime="text/x-python",
-                         key="build_dl_py", help="One standalone file that imports only torch: paste it anywhere.")
-except SkipLabError as exc:
-    safe.caption(f"No code export: {exc}", container=d[3])
+d[3].download_button("PyTorch code (.py)", python_code_file(canonical_json(ev.spec)), file_name=f"{stem}.py",
+                     mime="text/x-python", key="build_dl_py",
+                     help="One standalone file that imports only torch: paste it anywhere. Written when you click.")
 if d[4].button("Prepare ONNX", key="build_onnx", help="Exports with torch.onnx (needs the onnx extra)."):
     try:
         with st.spinner("Exporting to ONNX…"):

@@ -11,6 +11,7 @@ from dashboard.experiments_view import (
     max_jobs,
     options_form,
     render_progress,
+    render_registered_claims,
     render_results,
 )
 from engine.api import SkipLabError
@@ -24,7 +25,9 @@ store_path = str(es.path)
 names = ex.experiment_names()
 name = st.selectbox("Experiment", names, format_func=lambda n: ex.get_experiment(n).title, key="experiments_pick")
 exp = ex.get_experiment(name)
-st.caption(exp.claim)  # engine text
+st.caption(safe.md(exp.claim, safe.MESSAGE_LIMIT))
+with st.expander("Claims registered before any run: statistic, threshold, source"):
+    render_registered_claims(exp)
 
 es.reap_dead()
 past = es.list()

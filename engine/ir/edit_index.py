@@ -9,7 +9,8 @@ so a few thousand edits took minutes (quadratic; issue 14). `EditableGraph` keep
 - ``pos``: a topological position per node, spaced so a new node fits between its inputs and its users; when
   a gap is used up (or an edit joins parallel branches) the positions are renumbered from ``topo_order`` (O(n),
   rare). A node's ancestors all sit before it, so "is `a` an ancestor of `b`" only searches positions >= a's;
-- ``members``: the nodes under each name prefix (``stage1``, ``stage1.block0``), for resolving blocks.
+- ``members``: the nodes of each stage and block of the IR (``stage1``, ``stage1.block0``), for resolving the
+  blocks an edit names; ``prefixes``: the nodes under each name prefix, for keeping module paths unique.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class EditableGraph:
         self.g = g
         self.shapes: dict[str, Shape] = infer_shapes(g)  # the family's own graph must fit before an edit is blamed
         self.users: dict[str, dict[str, None]] = {n: {} for n in g.nodes}
-        self.members: dict[str, dict[str, None]] = {}
+        self.members: dict[str, dict[str, None]] = {}  # stage or block -> its nodes
+        self._groups: dict[str, list[str]] = {}  # node -> its stage and block
+        self.prefixes: dict[str, dict[str, None]] = {}  # name prefix -> the nodes under it
         for node in g.nodes.values():
             for src in node.inputs:
                 self.users[src][node.name] = None
@@ -48,16 +51,20 @@ class EditableGraph:
     def consumers(self, name: str) -> list[str]:
         return list(self.users.get(name, ()))
 
-    def has_prefix(self, prefix: str) -> bool:
-        return bool(self.members.get(prefix))
+    def has_name_prefix(self, prefix: str) -> bool:
+        """Whether some node's name starts with ``prefix.`` (a new node may not be named ``prefix`` then)."""
+        return bool(self.prefixes.get(prefix))
 
-    def under(self, prefix: str) -> list[str]:
-        """The nodes whose name starts with ``prefix.``, in topological order."""
-        return sorted(self.members.get(prefix, ()), key=self.pos.__getitem__)
+    def has_group(self, group: str) -> bool:
+        return bool(self.members.get(group))
 
-    def group_output(self, prefix: str) -> str:
-        """The last node (in topological order) under the prefix: the block's or stage's output."""
-        return max(self.members[prefix], key=self.pos.__getitem__)
+    def in_group(self, group: str) -> list[str]:
+        """The nodes of a stage or block, in topological order."""
+        return sorted(self.members.get(group, ()), key=self.pos.__getitem__)
+
+    def group_output(self, group: str) -> str:
+        """The last node (in topological order) of a stage or block: its output."""
+        return max(self.members[group], key=self.pos.__getitem__)
 
     def is_ancestor(self, a: str, b: str) -> bool:
         """Whether `a` feeds `b` (directly or not). Ancestors sit before their descendants, so the search
@@ -126,7 +133,9 @@ class EditableGraph:
         for table in (self.users, self.pos, self.shapes, self.pending):
             table.pop(name, None)
         for p in prefixes(name):
-            self.members[p].pop(name, None)
+            self.prefixes[p].pop(name, None)
+        for group in self._groups.pop(name, ()):
+            self.members[group].pop(name, None)
         if name in self.new:
             self.new.remove(name)
 
@@ -173,5 +182,9 @@ class EditableGraph:
         self.pos = {name: i * GAP for i, name in enumerate(self.g.topo_order())}
 
     def _index(self, name: str) -> None:
+        node = self.g.nodes[name]
         for p in prefixes(name):
-            self.members.setdefault(p, {})[name] = None
+            self.prefixes.setdefault(p, {})[name] = None
+        self._groups[name] = [g for g in (node.stage, node.block) if g]
+        for group in self._groups[name]:
+            self.members.setdefault(group, {})[name] = None

@@ -144,9 +144,18 @@ def _deeper_than(text: str, limit: int) -> bool:
                     return True
             elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
                 depth -= 1
+    except yaml.YAMLError as exc:
+        if _too_deep_for_libyaml(exc):
+            return True
+        raise
     finally:
         parser.dispose()
     return False
+
+
+def _too_deep_for_libyaml(exc: yaml.YAMLError) -> bool:
+    """libyaml >= 0.2.6 stops at 1,000 levels itself ("exceeded maximum nesting depth"): deeper than any spec."""
+    return "maximum nesting depth" in str(getattr(exc, "problem", "") or exc)
 
 
 def _safe_yaml(text: str) -> Any:
@@ -167,6 +176,11 @@ def _safe_yaml(text: str) -> Any:
             gc.enable()
 
 
+def _nested_too_deeply(what: str) -> SpecError:
+    return SpecError("", f"the {what} text is nested too deeply to be a {what} (a {what} nests a few levels of "
+                     "lists and mappings); check for unclosed or repeated brackets")
+
+
 def decode(text: str, fmt: Literal["yaml", "json"] = "yaml", *, what: str = "spec") -> Any:
     """Text -> plain data, bounded (size, nesting, values with aliases expanded). `what` names the text in
     messages ("spec", "training config", "sweep file"). Raises SpecError naming the line or the field."""
@@ -179,6 +193,8 @@ def decode(text: str, fmt: Literal["yaml", "json"] = "yaml", *, what: str = "spe
     except json.JSONDecodeError as exc:
         raise SpecError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except yaml.YAMLError as exc:
+        if _too_deep_for_libyaml(exc):
+            raise _nested_too_deeply(what) from None
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -190,8 +206,7 @@ def decode(text: str, fmt: Literal["yaml", "json"] = "yaml", *, what: str = "spe
                                 "text. Remove the tag") from None
         raise SpecError("", f"malformed YAML{where}: {problem}") from None
     except RecursionError:
-        raise SpecError("", f"the {what} text is nested too deeply to be a {what} (a {what} nests a few levels of "
-                        "lists and mappings); check for unclosed or repeated brackets") from None
+        raise _nested_too_deeply(what) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits (CPython's int-parsing limit)
         raise SpecError("", f"the {what} text holds a value that cannot be read: {str(exc).split(';')[0]}") from None
     check_spec_data(data, what)

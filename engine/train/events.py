@@ -19,23 +19,21 @@ ACT_STATS = ("act_mean", "act_std", "act_zero_frac")
 
 @dataclass(frozen=True)
 class Layer:
-    """A parametrised node: the unit of every per-layer statistic. ``stage`` = the name's first component."""
+    """A parametrised node: the unit of every per-layer statistic, with the IR's stage and block of its node
+    (``block`` is the node's block, or its stage when it sits in none: `engine.ir.graph.group_of`)."""
 
     index: int
     name: str
     op: str
     stage: str
     params: int
-
-    @property
-    def block(self) -> str:
-        """``stage1.block0`` for ``stage1.block0.conv1`` (and its shortcut convs); the stage for ``stem.conv``."""
-        parts = self.name.split(".")
-        return ".".join(parts[:2]) if len(parts) >= 3 else parts[0]
+    block: str = ""  # its node's block, or its stage when it sits in none (engine.ir.graph.group_of)
+    frozen: bool = False  # its parameters are frozen (engine.train.transfer): a zero gradient by design
 
     def to_dict(self) -> dict[str, Any]:
         """The row `RunStore.set_layers` takes."""
-        return {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
+        row = {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
+        return {**row, "frozen": True} if self.frozen else row
 
 
 @dataclass
@@ -46,6 +44,7 @@ class Started:
     params: int
     dataset: dict[str, Any]
     task: str
+    init: dict[str, Any] | None = None  # what the run started from (engine.train.transfer.InitState.record)
 
 
 @dataclass

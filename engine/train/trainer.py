@@ -27,7 +27,7 @@ from engine.build import build, resolve_device
 from engine.core.errors import SpecError
 from engine.ir.graph import infer_shapes
 from engine.store.weights import write_new
-from engine.train import distributed
+from engine.train import distributed, transfer
 from engine.train.budget import check_training, dataset_bytes, estimate_training
 from engine.train.config import TrainConfig, check_device, parse_config
 from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
@@ -73,7 +73,8 @@ def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManag
 class _Loop:
     """State of one run; `train` drives it."""
 
-    def __init__(self, spec: SpecLike, cfg: TrainConfig, dataset: Any | None) -> None:
+    def __init__(self, spec: SpecLike, cfg: TrainConfig, dataset: Any | None,
+                 init_file: str | Path | None = None) -> None:
         self.cfg = cfg
         self.dist = distributed.current()  # set by `torchrun ... -m engine train` (engine.train.distributed)
         self.device = resolve_device(cfg.device) if self.dist is None else self.dist.device
@@ -92,14 +93,16 @@ class _Loop:
                             f"{list(self.data.info.input_shape)}; set augment: false")
         torch.manual_seed(cfg.seed)  # dropout and anything else drawing from the global generator
         self.model = build(self.graph, self.device, seed=cfg.seed)
-        self.model.train()
+        # engine.train.transfer: load init_from, freeze; None for a run from scratch
+        self.init = transfer.initialise(self.model, cfg, init_file)
+        self.train_mode()
         # the forward pass goes through DDP when distributed; hooks, monitor and weights use the bare model
         self.net = self.model if self.dist is None else distributed.wrap_model(self.model, self.graph, self.dist,
                                                                                cfg.sync_bn)
         self.layers, self.layer_params = find_layers(self.graph, self.model)
         self.monitor = GradientMonitor(self.layers, self.layer_params, self.device)
         self.probe = ActivationProbe(self.graph, self.model, self.layers, self.device)
-        self.opt = make_optimizer(self.model, cfg)
+        self.opt = make_optimizer(self.model, cfg, self.init.loaded_params if self.init else None)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         d = self.device
@@ -117,6 +120,10 @@ class _Loop:
         self.init_weight_norms = _weight_norms(self.layer_params)  # for the divergence diagnosis
         self.health = HealthMonitor(self.layers, cfg, self.init_weight_norms)
 
+    def train_mode(self) -> None:
+        self.model.train()
+        transfer.hold_frozen(self.model, self.init)  # frozen BatchNorms keep the checkpoint's statistics
+
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from engine.data import batches
 
@@ -128,7 +135,7 @@ class _Loop:
     def started(self) -> Started:
         info = dataclasses.asdict(self.data.info) if dataclasses.is_dataclass(self.data.info) else {}
         return Started(self.layers, str(self.device), self.cfg.steps, sum(p.numel() for p in self.params),
-                       info, self.task.kind)
+                       info, self.task.kind, self.init.record() if self.init else None)
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor,
                      net: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,10 +172,11 @@ class _Loop:
                 bad = bad | (lv > self.loss_limit)
         if self.sync_every == 1 and bool(bad):
             return bad  # on the CPU a check is free: stop before the update, so the diagnosis sees this step
+        if logged:  # the recorded gradient is what backprop produced, before clipping changes it
+            grad_stats = self.monitor.gradient_stats(layer_gn)
+            self.monitor.snapshot()
         if cfg.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, total.float())
-        if logged:
-            self.monitor.snapshot()
         if self.scaler:
             self.scaler.step(self.opt)
             self.scaler.update()
@@ -178,7 +186,7 @@ class _Loop:
         self._acc += torch.stack([loss.detach().double(), num.double(), den.double(), torch.ones((), device=self.device,
                                                                                                   dtype=torch.float64)])
         if logged:
-            self.monitor.record(step, layer_gn)
+            self.monitor.record(step, grad_stats)
             a = self._acc if self.dist is None else self.dist.sum(self._acc)
             self._rows.append((step, lr, torch.stack([a[0] / a[3], a[1] / a[2].clamp_min(1), total])))
             self._acc = torch.zeros_like(self._acc)
@@ -233,7 +241,7 @@ class _Loop:
                 num, den = self.task.counts(out, y)
                 sums += torch.stack([loss.double() * len(x), num.double(), den.double()])
         finally:
-            self.model.train()
+            self.train_mode()
         loss, num, den = (sums if self.dist is None else self.dist.sum(sums)).cpu().tolist()
         res = {"val_loss": loss / max(1, len(self.x_val)), f"val_{self.task.metric}": num / max(den, 1.0)}
         self.best_val = max(self.best_val, res[f"val_{self.task.metric}"])
@@ -243,21 +251,22 @@ class _Loop:
 
 def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
           should_stop: Callable[[], bool] | None = None, weights_path: str | Path | None = None,
-          dataset: Any | None = None) -> Iterator[Event]:
+          dataset: Any | None = None, init_file: str | Path | None = None) -> Iterator[Event]:
     """Train ``spec`` under ``config``, yielding events; the last one is always `Done`.
 
     ``should_stop`` is polled once per step (a cancel flag); ``dataset`` overrides ``config.dataset``
-    (an `engine.data.Dataset`, for tests and notebooks). Setup errors (a spec that does not fit the
-    data, a bad option) raise before the first event.
+    (an `engine.data.Dataset`, for tests and notebooks); ``init_file`` is the weights file of a
+    ``init_from: run:ID`` (resolved through the store by engine.train.record). Setup errors (a spec
+    that does not fit the data, a bad option) raise before the first event.
     """
     cfg = parse_config(config)
-    run = _Loop(spec, cfg, dataset)
+    run = _Loop(spec, cfg, dataset, init_file)
     if run.dist is not None:
         should_stop = distributed.StopAgreement(run.dist, should_stop, run.sync_every)
     yield run.started()
     log.info("training %s on %s for %d steps on %s", run.graph.name or run.graph.family, run.data.info.name,
              cfg.steps, run.device)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     batches = run.batches()
     status, error, step = "done", None, 0
     last_x: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -303,7 +312,9 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
         weights = str(write_new(weights_path, lambda f: torch.save(state, f)))  # never over an existing file
     summary = {k: v for k, v in run.last.items() if isinstance(v, float) and math.isfinite(v)}
-    summary.update({"steps": float(step), "wall_s": wall, "it_s": step / wall if wall > 0 else 0.0})
+    # cpu_s: this process's CPU seconds for the loop, a machine's load does not inflate it (bench/experiments.py)
+    summary.update({"steps": float(step), "wall_s": wall, "cpu_s": time.process_time() - cpu0,
+                    "it_s": step / wall if wall > 0 else 0.0})
     if run.best_val > -math.inf:
         summary[f"best_val_{run.task.metric}"] = run.best_val
     log.info("run %s after %d steps in %.1fs", status, step, wall)

@@ -4,14 +4,24 @@
     exp_id = create_experiment("degradation", {"seeds": 2, "steps": 300}, store_path)
     results = execute(exp_id, store_path)      # {"conclusion": ..., "claims": [...], "numbers": ..., "figures": ...}
 
-Experiments: degradation (He et al. 2016), gradients (depth-50 MLPs), lesion (Veit et al. 2016),
-shortcut_share (gradient through the identity path), unet_skips (Ronneberger et al. 2015).
+Experiments: degradation (He et al. 2016), gradients (init, BatchNorm and shortcuts at depth 50), lesion (Veit
+et al. 2016), shortcut_share (gradient through the identity path), unet_skips (Ronneberger et al. 2015), transfer
+(fine-tuning a pretrained ResNet vs training from scratch). Each registers its claims before any run (claims.py:
+held / did not hold / inconclusive by the seeds' t-margin); a run already trained with the same spec, config and
+code version is reused (reuse.py).
 """
 
 from __future__ import annotations
 
 # Importing the recipe modules registers them, in the order the UI lists them.
-from engine.lab.experiments import exp_degradation, exp_gradients, exp_lesion, exp_share, exp_unet  # noqa: F401
+from engine.lab.experiments import (  # noqa: F401
+    exp_degradation,
+    exp_gradients,
+    exp_lesion,
+    exp_share,
+    exp_transfer,
+    exp_unet,
+)
 from engine.lab.experiments.base import Experiment, ExperimentOptions, RunPlan, experiment_names, get_experiment
 from engine.lab.experiments.driver import analyse, cancel, create_experiment, execute, launch, progress
 from engine.store.experiments import EXP_ACTIVE, ExperimentStore
