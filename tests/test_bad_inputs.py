@@ -41,6 +41,7 @@ class BadInput:
     tried: str  # what the user did
     shows: Callable[[Path], str]  # runs it (given a scratch folder); returns what the user sees
     says: tuple[str, ...]  # the message must contain each of these
+    never: tuple[str, ...] = ()  # and none of these (unsafe advice, a wrong name for the problem)
 
 
 # ---- the surfaces ----------------------------------------------------------------------------------------------
@@ -228,6 +229,38 @@ def _float_labels(tmp: Path) -> None:
     load_dataset("npz", path=str(tmp / "soft.npz"))
 
 
+def _cifar(tmp: Path, images: int, labels: int) -> None:
+    import pickle
+
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    folder = tmp / "cifar-10-batches-py"
+    folder.mkdir()
+    batch = {b"data": np.zeros((images, 3072), np.uint8), b"labels": [0] * labels}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(batch))
+    load_dataset("cifar10", path=str(tmp))
+
+
+def _cifar_big_batch(tmp: Path) -> None:
+    _cifar(tmp, 20_000, 20_000)  # 58.6 MiB where a batch is 29.3 MiB: refused from its size, before unpickling
+
+
+def _cifar_short_labels(tmp: Path) -> None:
+    _cifar(tmp, 100, 99)
+
+
+def _short_labels(tmp: Path) -> None:
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    np.savez(tmp / "short.npz", x=np.zeros((10, 3, 4, 4), np.float32), y=np.arange(9) % 2)
+    load_dataset("npz", path=str(tmp / "short.npz"))
+
+
 def diverging_run(tmp: Path) -> str:
     """A run at lr 1e9: it ends `diverged` with the layer named; what the Train page and `runs` show."""
     store = RunStore(tmp / "runs.sqlite")
@@ -357,7 +390,8 @@ CATALOGUE: list[BadInput] = [
              cli("train", "resnet8", "--dataset", "cifar10", "--store", "{tmp}/s.sqlite"),
              ("never downloads", "path=")),
     BadInput("CLI", "train on an .npz file that does not exist",
-             cli("train", "resnet8", "--dataset", "npz", "--data", "path={tmp}/nope.npz", "--store", "{tmp}/s.sqlite"),
+             no_run_recorded(cli("train", "resnet8", "--dataset", "npz", "--data", "path={tmp}/nope.npz", "--store",
+                                 "{tmp}/s.sqlite")),
              ("does not exist", "arrays 'x' and 'y'")),
     BadInput("CLI", "a store path under a file", cli_file("a_file", "x", "runs", "--store", "{file}/runs.sqlite"),
              ("cannot create the run store", "SKIPLAB_STORE")),
@@ -429,13 +463,14 @@ CATALOGUE: list[BadInput] = [
                                                                  "train", "resnet8", "--config", "{file}"),
              ("--config", "'steps' is given twice", "line 3")),
     BadInput("CLI", "--config /dev/zero", cli("train", "resnet8", "--config", "/dev/zero"),
-             ("--config", "/dev/zero", "character device")),
-    BadInput("CLI", "summary of /dev/null", cli("summary", "/dev/null"), ("/dev/null", "character device")),
+             ("--config", "/dev/zero", "character device"), never=("directory",)),
+    BadInput("CLI", "summary of /dev/null", cli("summary", "/dev/null"), ("/dev/null", "character device"),
+             never=("directory",)),
     BadInput("CLI", "summary of a FIFO", lambda tmp: (os.mkfifo(tmp / "pipe.yaml"), cli("summary", "{tmp}/pipe.yaml")(
-        tmp))[1], ("pipe.yaml", "FIFO")),
+        tmp))[1], ("pipe.yaml", "FIFO"), never=("directory",)),
     BadInput("CLI", "summary of a symlink loop",
              lambda tmp: ((tmp / "loop.yaml").symlink_to(tmp / "loop.yaml"), cli("summary", "{tmp}/loop.yaml")(tmp))[1],
-             ("loop.yaml", "symbolic link loop")),
+             ("loop.yaml", "symbolic link loop"), never=("not found", "does not exist")),
     BadInput("CLI", "a JSON spec with a key given twice",
              cli_file("twice.json", '{"family": "resnet", "name": "a", "name": "b"}', "summary", "{file}"),
              ("'name' is given twice",)),
@@ -458,7 +493,7 @@ CATALOGUE: list[BadInput] = [
     BadInput("API", "random bytes given as the npz dataset",
              api(lambda tmp: (tmp.joinpath("r.npz").write_bytes(bytes(range(256)) * 4),
                               __import__("engine.data").data.load_dataset("npz", path=str(tmp / "r.npz")))),
-             ("r.npz is not an .npz archive", "np.savez")),
+             ("r.npz is not an .npz archive", "np.savez"), never=("allow_pickle",)),
     BadInput("API", "an .npz with soft (float) labels", api(_float_labels),
              ("soft.npz", "integer labels", "astype")),
     BadInput("API", "an MNIST .gz declaring 10^6 images under a 300 MB limit", api(_idx_gz_bomb),
@@ -472,6 +507,25 @@ CATALOGUE: list[BadInput] = [
              ("status cancelled", "every run was cancelled")),
     BadInput("Build page", "a link holding a spec of only `family`", build_link({"family": "graph"}),
              ("does not build", "input")),
+    BadInput("CLI", "a JSON spec starting with a byte-order mark (and a misspelt key)",
+             cli_file("marked.json", "\ufeff" + '{"family": "resnet", "depht": 3}', "summary", "{file}"),
+             ("marked.json", "unknown key 'depht'"), never=("byte-order", "malformed JSON")),
+    BadInput("CLI", "a YAML spec naming a graph node `meta` (summary, not only export, refuses it)",
+             cli_file("meta.yaml", "family: graph\ninput: [4]\nnodes:\n  - {name: meta, op: linear, out_features: 2}\n",
+                      "summary", "{file}"),
+             ("nodes[0]", "'meta' is reserved", "rename the node")),
+    BadInput("Build page", "a link whose graph node is named `graph`",
+             build_link({"family": "graph", "input": [4], "nodes": [{"name": "graph", "op": "linear",
+                                                                     "out_features": 2}]}),
+             ("does not build", "'graph' is reserved", "rename the node")),
+    BadInput("CLI", "a sweep file that is /dev/zero", cli("sweep", "/dev/zero", "--store", "{tmp}/s.sqlite"),
+             ("/dev/zero", "character device"), never=("directory",)),
+    BadInput("API", "a CIFAR-10 batch holding twice the images a batch holds", api(_cifar_big_batch),
+             ("data_batch_1", "a CIFAR-10 batch holds 10,000 images", "re-extract")),
+    BadInput("API", "a CIFAR-10 batch with fewer labels than images", api(_cifar_short_labels),
+             ("data_batch_1", "expected 100 'labels'", "re-extract")),
+    BadInput("API", "an .npz with 9 labels for 10 samples", api(_short_labels),
+             ("short.npz", "x is [10, 3, 4, 4] and y is [9]", "one label (or mask) per sample")),
     BadInput("Build page", "a link with 100,000 nested brackets",
              build_link(raw=__import__("base64").urlsafe_b64encode(__import__("zlib").compress(
                  ('{"a":' + "[" * 100_000 + "]" * 100_000 + "}").encode(), 9)).decode().rstrip("=")),
@@ -491,6 +545,8 @@ def test_bad_input_gets_a_clear_message(case: BadInput, tmp_path: Path, store_pa
     assert len(message) < 3000, message  # one paragraph, not a dump
     for fragment in case.says:
         assert fragment.lower() in message.lower(), (case.tried, fragment, message)
+    for fragment in case.never:
+        assert fragment.lower() not in message.lower(), (case.tried, fragment, message)
 
 
 def test_write_the_catalogue() -> None:

@@ -33,6 +33,21 @@ def test_deleting_a_running_run_stops_its_worker(tmp_path, runners) -> None:  # 
     assert runner.store.list_runs("running") == []  # nothing left for the concurrency limit to miss
 
 
+def test_the_next_queued_run_starts_only_once_the_deleted_one_stopped(tmp_path, runners) -> None:  # noqa: ANN001, F811
+    """max_concurrent=1 holds through a delete: the queued run starts when the deleted run's worker is gone (the code
+    before deleted the row only, so the next run started beside a worker still training, unseen by the limit)."""
+    runner = JobRunner(tmp_path / "runs.sqlite", max_concurrent=1)
+    runners.append(runner)
+    first, second = runner.submit("resnet8", LONG), runner.submit("resnet8", LONG)
+    wait_for(logging_started(runner.store, first), what="the first run's first step")
+    assert runner.status(second) == "queued"
+    pid = runner.store.get_run(first)["pid"]
+    assert runner.delete(first)
+    wait_for(lambda: runner.status(second) == "running", what="the queued run to start")
+    assert not pid_alive(pid), "two trainings at once under max_concurrent=1"
+    runner.cancel(second)
+
+
 def test_a_training_whose_run_was_deleted_stops_by_itself(tmp_path) -> None:  # noqa: ANN001
     """A run deleted by another process (an old dashboard, a script): its training notices within a second."""
     store = RunStore(tmp_path / "runs.sqlite")
