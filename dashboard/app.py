@@ -16,8 +16,10 @@ import streamlit as st  # noqa: E402
 from dashboard.pages_index import PAGES, page_dir  # noqa: E402
 from dashboard.warmup import warm_in_background  # noqa: E402
 
-# A Material icon, not an emoji: an emoji favicon makes Streamlit load its whole emoji table on every first run.
-st.set_page_config(page_title="SkipLab", page_icon=":material/alt_route:", layout="wide")
+# A bundled image: an emoji favicon makes Streamlit load its whole emoji table on every first run, and a Material
+# icon favicon is fetched by the browser from fonts.gstatic.com (nothing may leave for another origin: issue 14,
+# tests/test_markup_browser.py).
+st.set_page_config(page_title="SkipLab", page_icon=str(Path(__file__).with_name("favicon.png")), layout="wide")
 pages = page_dir()
 page = st.navigation([st.Page(pages / f"{p.file}.py", title=p.title, icon=p.icon, url_path=p.file,
                               default=p.default) for p in PAGES])

@@ -200,6 +200,21 @@ def _idx_gz_bomb(tmp: Path) -> None:
         load_dataset("mnist", path=str(tmp / "mnist"))
 
 
+def _idx_short_labels(tmp: Path) -> None:
+    import gzip
+    import struct
+
+    from engine.data import load_dataset
+
+    (tmp / "mnist").mkdir()
+    for prefix, n, labels in (("train", 10, 9), ("t10k", 5, 5)):
+        with gzip.open(tmp / "mnist" / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", n, 28, 28) + bytes(784 * n))
+        with gzip.open(tmp / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + struct.pack(">I", labels) + bytes(labels))
+    load_dataset("mnist", path=str(tmp / "mnist"))
+
+
 def _png_bomb(tmp: Path) -> None:
     from engine.data import load_dataset
     from tests.test_input_bounds import _png_header_only
@@ -526,6 +541,8 @@ CATALOGUE: list[BadInput] = [
              ("data_batch_1", "expected 100 'labels'", "re-extract")),
     BadInput("API", "an .npz with 9 labels for 10 samples", api(_short_labels),
              ("short.npz", "x is [10, 3, 4, 4] and y is [9]", "one label (or mask) per sample")),
+    BadInput("API", "an MNIST folder whose label file has a label fewer than its images", api(_idx_short_labels),
+             ("train-labels-idx1-ubyte.gz has 9 labels", "one label per image", "re-extract")),
     BadInput("Build page", "a link with 100,000 nested brackets",
              build_link(raw=__import__("base64").urlsafe_b64encode(__import__("zlib").compress(
                  ('{"a":' + "[" * 100_000 + "]" * 100_000 + "}").encode(), 9)).decode().rstrip("=")),

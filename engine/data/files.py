@@ -207,7 +207,8 @@ def load_mnist(
         x, y = read_idx(img_path, "mnist", 3), read_idx(lab_path, "mnist", 1)
         if len(x) != len(y):
             raise DataError(f"dataset 'mnist': {img_path} has {len(x)} images but {lab_path} has {len(y)} "
-                            f"labels; expected matching counts")
+                            f"labels; expected one label per image: re-extract both files from the same MNIST "
+                            f"download (train-* with train-*, t10k-* with t10k-*)")
         split[prefix] = (x, y.astype(np.int64))
     (x_t, y_t), (x_v, y_v) = split["train"], split["t10k"]
     it, iv = subsample(len(x_t), train_size, seed), subsample(len(x_v), val_size, seed + 1)
