@@ -215,6 +215,16 @@ def _idx_short_labels(tmp: Path) -> None:
     load_dataset("mnist", path=str(tmp / "mnist"))
 
 
+def _queued_on_missing_data(tmp: Path) -> str:
+    """What the Train page's Start does (create_run, status queued): refused before a run is written, like the CLI."""
+    store = RunStore(tmp / "runs.sqlite")
+    with pytest.raises(SkipLabError) as info:
+        create_run(store, "resnet8", {"dataset": "npz", "dataset_options": {"path": str(tmp / "gone.npz")},
+                                      "steps": 1, "device": "cpu"}, status="queued")
+    assert store.list_runs() == []
+    return f"no run recorded: {info.value}"
+
+
 def _png_bomb(tmp: Path) -> None:
     from engine.data import load_dataset
     from tests.test_input_bounds import _png_header_only
@@ -543,6 +553,8 @@ CATALOGUE: list[BadInput] = [
              ("short.npz", "x is [10, 3, 4, 4] and y is [9]", "one label (or mask) per sample")),
     BadInput("API", "an MNIST folder whose label file has a label fewer than its images", api(_idx_short_labels),
              ("train-labels-idx1-ubyte.gz has 9 labels", "one label per image", "re-extract")),
+    BadInput("API", "queue a run (Train page, job runner) on an .npz that does not exist",
+             _queued_on_missing_data, ("no run recorded", "gone.npz does not exist", "arrays 'x' and 'y'")),
     BadInput("Build page", "a link with 100,000 nested brackets",
              build_link(raw=__import__("base64").urlsafe_b64encode(__import__("zlib").compress(
                  ('{"a":' + "[" * 100_000 + "]" * 100_000 + "}").encode(), 9)).decode().rstrip("=")),

@@ -48,6 +48,22 @@ MAX_CIFAR_BATCH_BYTES = CIFAR_BATCH_IMAGES * 3073 + (4 << 20)
 MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo; every image is resized to `size` x `size` anyway
 
 
+# What each file-reading data set's `path` names (the messages' "expected ..." part).
+PATH_EXPECTED = {
+    "cifar10": "a directory with data_batch_1..5 and test_batch (cifar-10-python.tar.gz, extracted)",
+    "mnist": "a directory with the MNIST IDX files",
+    "imagefolder": "a directory with one sub-folder of images per class",
+    "npz": "a .npz file with arrays 'x' and 'y' (optionally 'x_val' and 'y_val')",
+}
+
+
+def check_data_path(dataset: str, options: dict) -> None:
+    """The checks of a file data set that read nothing (a path is given, lies under SKIPLAB_DATA_ROOT, exists):
+    made before a run is recorded, so a training its loader would refuse at once records no run."""
+    if dataset in PATH_EXPECTED:
+        _need_path(dataset, options.get("path"), PATH_EXPECTED[dataset])
+
+
 def _need_path(dataset: str, path: str | Path | None, expected: str) -> Path:
     if path is None:
         raise DataError(f"dataset {dataset!r} reads local files and never downloads; pass path=<{expected}>")
@@ -104,7 +120,7 @@ def load_cifar10(
     val_size: int | None = None,
 ) -> Dataset:
     """The CIFAR-10 python-pickle directory; ``train_size``/``val_size`` take a seeded subset."""
-    expected = "a directory with data_batch_1..5 and test_batch (cifar-10-python.tar.gz, extracted)"
+    expected = PATH_EXPECTED["cifar10"]
     root = _need_path("cifar10", path, expected)
     check_sizes("cifar10", train_size=train_size, val_size=val_size)
     if (root / "cifar-10-batches-py").is_dir():  # accept the folder the archive extracts to, too
@@ -197,7 +213,7 @@ def load_mnist(
     val_size: int | None = None,
 ) -> Dataset:
     """MNIST (or Fashion-MNIST) IDX files; train = train-*, val = t10k-*; 1 x size x size."""
-    root = _need_path("mnist", path, "a directory with the MNIST IDX files")
+    root = _need_path("mnist", path, PATH_EXPECTED["mnist"])
     check_sizes("mnist", size=size, train_size=train_size, val_size=val_size)
     if not root.is_dir():
         raise DataError(f"dataset 'mnist': {root} is a file; expected a directory with the MNIST IDX files")
@@ -272,7 +288,7 @@ def load_imagefolder(
     *, seed: int = 0, path: str | None = None, size: int = 32, val_fraction: float = 0.2
 ) -> Dataset:
     """One sub-folder per class (or ``train/`` and ``val/`` folders of those); RGB, size x size."""
-    expected = "a directory with one sub-folder of images per class"
+    expected = PATH_EXPECTED["imagefolder"]
     root = _need_path("imagefolder", path, expected)
     check_sizes("imagefolder", size=size)
     if not root.is_dir():

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .core import DataError, Dataset, DatasetInfo, make_image_dataset, register, split_indices, standardise
-from .files import _need_path
+from .files import PATH_EXPECTED, _need_path
 
 
 def _npz_images(x: np.ndarray) -> np.ndarray:
@@ -70,7 +70,7 @@ def load_npz(
     augment: bool = False,
 ) -> Dataset:
     """A .npz with ``x``, ``y`` (and optionally ``x_val``, ``y_val``); the task is inferred from shapes."""
-    expected = "a .npz file with arrays 'x' and 'y' (optionally 'x_val' and 'y_val')"
+    expected = PATH_EXPECTED["npz"]
     p = _need_path("npz", path, expected)
     arrays = _read_npz(p, expected)
     missing = [k for k in ("x", "y") if k not in arrays]

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.arch import SpecLike, expand, load_spec
 from engine.build import resolve_device
+from engine.data import check_data_path
 from engine.spec import to_dict
 from engine.store import RunStore, StoreError
 from engine.store.weights import weights_file
@@ -47,6 +48,7 @@ def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, 
     parsed = load_spec(spec)
     device = str(resolve_device(cfg.device))
     check_device(cfg, resolve_device(cfg.device).type)
+    check_data_path(cfg.dataset, cfg.dataset_options)  # no path, or none there: refused before a write
     check_training(expand(parsed), cfg, device)  # model, batch and data set must fit: refused before a write
     check_init(store, parsed, cfg)
     label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)
