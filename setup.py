@@ -13,8 +13,7 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["engine", "engine.*", "dashboard", "dashboard.*"]), "dashboard.page_scripts"],
     package_dir={"dashboard.page_scripts": "pages"},
-    # Streamlit reads .streamlit/config.toml beside the main script, from any working directory; the favicon is
-    # served from the package (a Material-icon favicon would be fetched from Google's CDN).
-    package_data={"dashboard": [".streamlit/config.toml", "favicon.png"]},
+    # Streamlit reads .streamlit/config.toml beside the main script, from any working directory.
+    package_data={"dashboard": [".streamlit/config.toml"]},
     include_package_data=False,
 )

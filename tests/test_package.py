@@ -114,8 +114,7 @@ def test_wheel_carries_the_dashboard(wheel: Path):
 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"dashboard/page_scripts/{p.file}.py" for p in PAGES} <= names
-    assert {"dashboard/app.py", "dashboard/.streamlit/config.toml", "dashboard/favicon.png",
-            "engine/cli/commands/app.py"} <= names
+    assert {"dashboard/app.py", "dashboard/.streamlit/config.toml", "engine/cli/commands/app.py"} <= names
     assert not any(n.startswith(("tests/", "bench/", "pages/")) for n in names)
 
 
