@@ -30,11 +30,11 @@ from engine.arch import (
     resolve,
 )
 from engine.core.errors import RegistryError, ResourceError, ShapeError, SkipLabError, SpecError
-from engine.core.text import fmt_bytes, fmt_shape, short, si
+from engine.core.text import file_stem, fmt_bytes, fmt_shape, short, si
 from engine.ir.edits import apply_edits, removable_skips, skip_endpoints
 from engine.ir.graph import INPUT, Graph, Node, infer_shapes
 from engine.ir.ops import KINDS, OPS, REQUIRED, UNKNOWN, get_op, kind_of, numel
-from engine.spec import Edit, SpecBase, canonical_json, dumps, save, to_dict
+from engine.spec import Edit, SpecBase, canonical_json, decode, dumps, save, to_dict
 from engine.store import LAYER_STATS, STATUSES, RunStore, StoreError, default_store_path
 
 if TYPE_CHECKING:  # imported on use: building pulls in torch, the cross-check the counting libraries
@@ -48,12 +48,12 @@ __all__ = [
     "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "REQUIRED", "STATUSES", "Analysis", "Edit",
     "Evaluation", "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
     "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "apply_edits", "block_costs",
-    "build_model", "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names",
-    "default_store_path", "dumps", "evaluate", "expand", "export_python", "family_names", "fmt_bytes", "fmt_shape",
-    "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep", "gradient_flow_text",
-    "infer_shapes", "kind_colour", "list_sweeps", "load", "load_spec", "loads", "numel", "onnx_bytes", "op_kind",
-    "parse", "preset_names", "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si",
-    "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
+    "build_model", "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names", "decode",
+    "default_store_path", "dumps", "evaluate", "expand", "export_python", "family_names", "file_stem", "fmt_bytes",
+    "fmt_shape", "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep",
+    "gradient_flow_text", "infer_shapes", "kind_colour", "list_sweeps", "load", "load_spec", "loads", "numel",
+    "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips", "resolve", "run_archive",
+    "save", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
 ]
 
 
