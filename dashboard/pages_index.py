@@ -18,6 +18,7 @@ PAGES = [
     PageInfo("blocks", "Blocks", ":material/view_module:"),
     PageInfo("train", "Train", ":material/monitoring:"),
     PageInfo("compare", "Compare", ":material/compare_arrows:"),
+    PageInfo("landscape", "Landscape", ":material/landscape:"),
     PageInfo("runs", "Runs", ":material/list_alt:"),
     PageInfo("experiments", "Experiments", ":material/science:"),
 ]
