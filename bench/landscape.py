@@ -108,7 +108,8 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "forward_s": round(base, 4), "forward_channels_last_s": round(base_cl, 4), "grid_s": round(grid_s, 2),
-        "ratio_grid_to_forward": round(grid_s / base, 1), "ratio_grid_to_channels_last_forward": round(grid_s / base_cl, 1),
+        "ratio_grid_to_forward": round(grid_s / base, 1),
+        "ratio_grid_to_channels_last_forward": round(grid_s / base_cl, 1),
         "floor_ratio": args.grid ** 2, "per_point_s": round(grid_s / args.grid ** 2, 4), "goal_s": GOAL_S,
         "goal_met": grid_s <= GOAL_S, "center_loss": result["center_loss"],
     }

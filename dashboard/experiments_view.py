@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import experiment_charts as ec
+from dashboard.landscape_view import render_experiment as render_landscape_experiment
 from engine.api import experiments
 
 PREFIX = "experiments"
@@ -153,7 +154,7 @@ def _unet(f: dict[str, Any], key: str) -> None:
 
 
 _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _lesion, "shortcut_share": _share,
-              "unet_skips": _unet}
+              "unet_skips": _unet, "landscape": render_landscape_experiment}
 
 
 @st.cache_resource(show_spinner=False)

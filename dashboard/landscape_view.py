@@ -143,3 +143,24 @@ def render_compare(ls: Any, ids: Sequence[int], names: Mapping[int, str]) -> Non
         st.text(compare_landscapes(both[0], both[1]))
     shown = {names[i]: r for i, r in {**one, **two}.items()}
     st.dataframe(lc.measures_rows(shown), hide_index=True, width="stretch", key="compare_landscape_measures")
+
+
+def render_experiment(figs: Mapping[str, Any], key: str) -> None:
+    """The `landscape` experiment's figures: both nets' surfaces (seed 0) on one colour scale, their Hessian maps,
+    the training loss and the shattering curves."""
+    from dashboard.experiment_charts import band_curves
+
+    surfaces = {k: v for k, v in (figs.get("surfaces") or {}).items() if v}
+    if surfaces:
+        zrange = lc.shared_range(list(surfaces.values()))
+        cols = st.columns(len(surfaces))
+        for col, (name, r) in zip(cols, surfaces.items(), strict=True):
+            col.plotly_chart(lc.loss_contour(r, title=f"{name} (seed 0)", zrange=zrange, height=380),
+                             key=f"{key}_contour_{name}")
+            if (fig := lc.curvature_map(r, title=f"{name}: Hessian |λmin/λmax|")) is not None:
+                col.plotly_chart(fig, key=f"{key}_curv_{name}")
+        st.dataframe(lc.measures_rows(surfaces), hide_index=True, width="stretch", key=f"{key}_measures")
+    if figs.get("loss"):
+        st.plotly_chart(band_curves(figs["loss"], title="Training loss", log_y=True), key=f"{key}_loss")
+    if figs.get("shatter"):
+        render_shatter(figs["shatter"], key=f"{key}_shatter")

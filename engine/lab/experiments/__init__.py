@@ -5,13 +5,17 @@
     results = execute(exp_id, store_path)      # {"conclusion": ..., "claims": [...], "numbers": ..., "figures": ...}
 
 Experiments: degradation (He et al. 2016), gradients (depth-50 MLPs), lesion (Veit et al. 2016),
-shortcut_share (gradient through the identity path), unet_skips (Ronneberger et al. 2015).
+shortcut_share (gradient through the identity path), unet_skips (Ronneberger et al. 2015), landscape (Li et al.
+2018 loss surfaces, Balduzzi et al. 2017 shattered gradients).
 """
 
 from __future__ import annotations
 
 # Importing the recipe modules registers them, in the order the UI lists them.
 from engine.lab.experiments import exp_degradation, exp_gradients, exp_lesion, exp_share, exp_unet  # noqa: F401
+
+# isort: split
+from engine.lab.experiments import exp_landscape  # noqa: F401 - listed after the others
 from engine.lab.experiments.base import Experiment, ExperimentOptions, RunPlan, experiment_names, get_experiment
 from engine.lab.experiments.driver import analyse, cancel, create_experiment, execute, launch, progress
 from engine.store.experiments import EXP_ACTIVE, ExperimentStore
