@@ -5,6 +5,7 @@ with `st.text`, never as Markdown."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,12 +64,15 @@ def shatter_form(key: str, choices: Sequence[str]) -> tuple[list[str], dict[str,
 
 
 def job_label(rec: Mapping[str, Any]) -> str:
+    """What was computed; not its status, which the browser's select box would keep showing stale once the
+    computation moves on (the status is on the progress line and the result)."""
     o = rec.get("options") or {}
+    when = time.strftime("%m-%d %H:%M", time.localtime(rec["created_at"]))
     if rec["kind"] == "shatter":
         names = ", ".join(str(s.get("name") or s.get("family")) for s in o.get("specs", []))
-        return f"#{rec['id']} shatter {names} · {rec['status']}"
+        return f"#{rec['id']} {names} · {o.get('points')} points · {when}"
     shape = f"{o.get('grid')}x{o.get('grid')}" if o.get("dim") == 2 else f"1-D {o.get('direction')} {o.get('grid')}"
-    return f"#{rec['id']} {shape} span {o.get('span')} seed {o.get('seed')} · {rec['status']}"
+    return f"#{rec['id']} {shape} span {o.get('span')} seed {o.get('seed')} · {when}"
 
 
 def render_progress(rec: Mapping[str, Any] | None) -> None:
@@ -78,6 +82,8 @@ def render_progress(rec: Mapping[str, Any] | None) -> None:
     st.progress(min(1.0, float(rec.get("progress") or 0.0)), text=f"{rec['status']} · {phase}")
     if rec.get("error") and rec["status"] != "done":
         st.text(f"{rec['status']}: {rec['error']}")
+    elif rec["status"] not in ACTIVE and rec["status"] != "done":
+        st.text(f"{rec['status']}: no result")
 
 
 def render_surface(r: Mapping[str, Any], key: str) -> None:

@@ -2,7 +2,7 @@
 runs (recorded in the store, so they show up on the Runs and Compare pages), analyse them, print the
 conclusion written from the measured numbers. Progress goes to stderr.
 
-Experiments: degradation, gradients, lesion, shortcut_share, unet_skips (`--list` describes them and lists
+Experiments: degradation, gradients, lesion, shortcut_share, unet_skips, landscape (`--list` describes them and lists
 the experiments stored so far; `--show ID` re-opens one). Any option: `--set KEY=VALUE` (see --list --json).
 Ctrl-C stops after the current step; the experiment is recorded as cancelled.
 Exit status: 0 done, 130 cancelled, 2 bad input.
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run an experiment from the literature (degradation, lesion, ...)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", metavar="NAME", nargs="?", help="degradation | gradients | lesion | shortcut_share | "
-                   "unet_skips")
+                   "unet_skips | landscape")
     p.add_argument("--seeds", type=positive_int, help="runs per architecture (seeds 0..K-1)")
     p.add_argument("--steps", type=positive_int, help="optimizer steps per run")
     p.add_argument("--set", metavar="KEY=VALUE", type=key_value, action="append", default=[],
