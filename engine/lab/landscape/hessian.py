@@ -48,7 +48,7 @@ def flat_hvp(params: Sequence[torch.Tensor], batch_losses: LossClosure) -> Matve
 
 def lanczos(matvec: Matvec, dim: int, iters: int, *, device: torch.device | str = "cpu",
             seed: int = 0) -> torch.Tensor:
-    """The Ritz values (ascending, on the device; float64, float32 on MPS) of a symmetric operator after ``iters``
+    """The Ritz values (ascending, on the CPU; float64, float32 on MPS) of a symmetric operator after ``iters``
     Lanczos steps with full re-orthogonalisation. With ``iters >= dim`` they are its eigenvalues."""
     k = max(1, min(int(iters), int(dim)))
     dtype = wide_dtype(device)
@@ -79,7 +79,7 @@ def lanczos(matvec: Matvec, dim: int, iters: int, *, device: torch.device | str 
     if k > 1:
         off = torch.stack(betas[:-1])
         t = t + torch.diag(off, 1) + torch.diag(off, -1)
-    return torch.linalg.eigvalsh(t)
+    return torch.linalg.eigvalsh(t.cpu())  # k x k: on the CPU (MPS has no eigvalsh), one copy at the end
 
 
 def curvature(ritz: torch.Tensor) -> dict[str, float]:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.arch import SpecLike, expand
 from engine.build import build, resolve_device
 from engine.ir.graph import Graph, infer_shapes
+from engine.lab.landscape.hessian import wide_dtype
 from engine.lab.landscape.options import validate
 from engine.lab.landscape.probe import Batches, recalibrate_bn
 from engine.lab.landscape.source import LandscapeError
@@ -121,10 +122,10 @@ def input_gradients(graph: Graph, seed: int, opts: ShatterOptions) -> tuple[np.n
         xb = xb.detach().requires_grad_(True)
         (gx,) = torch.autograd.grad(loss(model(xb)), xb)
         grads.append(gx.flatten(1))
-    gmat = torch.cat(grads).double()  # [points, D]
+    gmat = torch.cat(grads).to(wide_dtype(device))  # [points, D]
     direction = (u / u.norm()).flatten().to(gmat)
     g = (gmat @ direction).cpu().numpy()
-    unit = gmat / gmat.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    unit = gmat / gmat.norm(dim=1, keepdim=True).clamp_min(torch.finfo(gmat.dtype).tiny)
     lags = min(opts.max_lag, opts.points - 1)
     cos = torch.stack([(unit[:-k] * unit[k:]).sum(1).mean() for k in range(1, lags + 1)]).cpu().numpy()
     return g, cos
