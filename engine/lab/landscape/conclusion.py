@@ -61,7 +61,8 @@ def describe_surface(r: dict[str, Any]) -> str:
              f"{_pct(m.get('nonconvex_fraction'))} of its interior points have negative curvature, and going "
              f"downhill leads toward the centre at {_pct(m.get('toward_center_fraction'))} of the points.")
     if r.get("direction") != "init" and m.get("center_is_min") is False:
-        text += " The centre is not the lowest point on this plane: the run had not reached a minimum."
+        text += (f" A point of this plane is lower than the centre ({_g(m.get('min_loss'))} vs "
+                 f"{_g(r.get('center_loss'))}): along these directions the run stopped short of a minimum.")
     if m.get("sharpness") is not None:
         where = "plane" if r["dim"] == 2 else "line"
         text += f" Sharpness on the {where} (Keskar et al. 2017, box 0.1): {_g(m['sharpness'])}."
