@@ -59,19 +59,25 @@ def _axis_titles(r: Result) -> dict[str, str]:
 
 
 def loss_contour(r: Result, *, title: str = "", zrange: tuple[float, float] | None = None,
-                 height: int = 420) -> go.Figure:
+                 height: int = 420, colorbar: bool = True) -> go.Figure:
     """Contours of log10 loss over the (alpha, beta) grid, the trained weights marked at the centre."""
     z = log_loss(r["loss"])
     lo, hi = zrange or (np.nanmin(z) if np.isfinite(z).any() else 0.0, np.nanmax(z) if np.isfinite(z).any() else 1.0)
     fig = go.Figure(go.Contour(x=r["alphas"], y=r["betas"], z=_grid(z), zmin=lo, zmax=hi, colorscale=SURFACE_SCALE,
                                contours={"start": lo, "end": hi, "size": max((hi - lo) / 20, 1e-6)},
-                               colorbar={"title": "log10 loss"}, connectgaps=False,
+                               colorbar={"title": "log10 loss"}, showscale=colorbar, connectgaps=False,
                                hovertemplate="alpha %{x:.2f}<br>beta %{y:.2f}<br>log10 loss %{z:.3f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker={"symbol": "x", "size": 10, "color": "white",
                                                                      "line": {"width": 1, "color": "black"}},
                              name="trained weights", hovertemplate="trained weights<extra></extra>"))
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    _square(fig)
     return _layout(fig, height=height, title=label(title), uirevision=f"contour-{title}", **_axis_titles(r))
+
+
+def _square(fig: go.Figure) -> None:
+    """Equal units on both axes by shrinking the plot area, not by widening an axis past the grid."""
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
 
 
 def loss_surface_3d(r: Result, *, title: str = "", zrange: tuple[float, float] | None = None,
@@ -118,7 +124,7 @@ def curvature_map(r: Result, *, title: str = "", height: int = 380) -> go.Figure
     fig = go.Figure(go.Heatmap(x=h["alphas"], y=h["betas"], z=_grid(z), zmin=0.0, zmax=1.0, colorscale=CURVATURE_SCALE,
                                colorbar={"title": "|λmin/λmax|"}, texttemplate="%{z:.2f}",
                                hovertemplate="alpha %{x:.2f}<br>beta %{y:.2f}<br>ratio %{z:.3f}<extra></extra>"))
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    _square(fig)
     return _layout(fig, height=height, title=label(title or "Hessian |λmin/λmax| (full parameter space)"),
                    uirevision=f"curv-{title}", **_axis_titles(r))
 
@@ -131,7 +137,7 @@ def surface_curvature_map(r: Result, *, title: str = "", height: int = 380) -> g
     z = np.clip(np.array(m, dtype=float), 0, 1)
     fig = go.Figure(go.Heatmap(x=r["alphas"][1:-1], y=r["betas"][1:-1], z=_grid(z), zmin=0.0, zmax=1.0,
                                colorscale=CURVATURE_SCALE, colorbar={"title": "ratio"}))
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    _square(fig)
     return _layout(fig, height=height, title=label(title or "Surface curvature |min(λ1, 0)/λ2| (on the plane)"),
                    uirevision=f"scurv-{title}", **_axis_titles(r))
 

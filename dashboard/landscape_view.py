@@ -136,9 +136,11 @@ def render_compare(ls: Any, ids: Sequence[int], names: Mapping[int, str]) -> Non
         zrange = lc.shared_range(list(two.values()))
         view = st.segmented_control("View", ["contour", "3-D"], default="contour", key="compare_landscape_view")
         cols = st.columns(len(two))
-        for col, (i, r) in zip(cols, two.items(), strict=True):
-            fig = (lc.loss_surface_3d if view == "3-D" else lc.loss_contour)(r, title=names[i], zrange=zrange,
-                                                                             height=400)
+        for n, (col, (i, r)) in enumerate(zip(cols, two.items(), strict=True)):
+            if view == "3-D":
+                fig = lc.loss_surface_3d(r, title=names[i], zrange=zrange, height=400)
+            else:  # one colour bar, on the last: the scale is shared
+                fig = lc.loss_contour(r, title=names[i], zrange=zrange, height=400, colorbar=n == len(two) - 1)
             col.plotly_chart(fig, key=f"compare_landscape_{i}")
         st.caption("One colour scale (log10 loss) for every surface shown.")
     if one:
@@ -160,9 +162,9 @@ def render_experiment(figs: Mapping[str, Any], key: str) -> None:
     if surfaces:
         zrange = lc.shared_range(list(surfaces.values()))
         cols = st.columns(len(surfaces))
-        for col, (name, r) in zip(cols, surfaces.items(), strict=True):
-            col.plotly_chart(lc.loss_contour(r, title=f"{name} (seed 0)", zrange=zrange, height=380),
-                             key=f"{key}_contour_{name}")
+        for n, (col, (name, r)) in enumerate(zip(cols, surfaces.items(), strict=True)):
+            col.plotly_chart(lc.loss_contour(r, title=f"{name} (seed 0)", zrange=zrange, height=380,
+                                             colorbar=n == len(surfaces) - 1), key=f"{key}_contour_{name}")
             if (fig := lc.curvature_map(r, title=f"{name}: Hessian |λmin/λmax|")) is not None:
                 col.plotly_chart(fig, key=f"{key}_curv_{name}")
         st.dataframe(lc.measures_rows(surfaces), hide_index=True, width="stretch", key=f"{key}_measures")

@@ -25,7 +25,8 @@ from engine.api import RunStore, landscape_store  # noqa: E402
 from tests.browser_support import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 
 
-def side_by_side(figs: list[go.Figure], titles: list[str], *, scene: bool = False) -> go.Figure:
+def side_by_side(figs: list[go.Figure], titles: list[str], *, scene: bool = False,
+                 zrange: tuple[float, float] | None = None) -> go.Figure:
     spec = [{"type": "scene" if scene else "xy"} for _ in figs]
     out = make_subplots(rows=1, cols=len(figs), subplot_titles=titles, specs=[spec], horizontal_spacing=0.08)
     for i, f in enumerate(figs, start=1):
@@ -36,6 +37,12 @@ def side_by_side(figs: list[go.Figure], titles: list[str], *, scene: bool = Fals
         if not scene:
             out.update_yaxes(scaleanchor=f"x{i if i > 1 else ''}", scaleratio=1, title_text="beta", row=1, col=i)
             out.update_xaxes(title_text="alpha", row=1, col=i)
+    if scene:  # every scene on the same z range and from the same eye, so the shapes compare
+        common = {"camera": {"eye": {"x": 1.6, "y": 1.6, "z": 1.1}}, "xaxis_title": "alpha", "yaxis_title": "beta",
+                  "zaxis_title": "log10 loss", "aspectmode": "cube"}
+        if zrange:
+            common["zaxis"] = {"range": list(zrange)}
+        out.update_layout(**{f"scene{i if i > 1 else ''}": common for i in range(1, len(figs) + 1)})
     out.update_layout(width=560 * len(figs), height=560, showlegend=False, margin={"l": 40, "r": 40, "t": 60, "b": 40})
     return out
 
@@ -79,7 +86,8 @@ def main() -> None:
         zr = lc.shared_range(list(two.values()))
         titles = [names[i] for i in two]
         figs["contours"] = side_by_side([lc.loss_contour(r, zrange=zr) for r in two.values()], titles)
-        figs["surfaces3d"] = side_by_side([lc.loss_surface_3d(r, zrange=zr) for r in two.values()], titles, scene=True)
+        figs["surfaces3d"] = side_by_side([lc.loss_surface_3d(r, zrange=zr) for r in two.values()], titles, scene=True,
+                                          zrange=zr)
         maps = [lc.curvature_map(r) for r in two.values()]
         if all(m is not None for m in maps):
             figs["hessian_maps"] = side_by_side(maps, [f"{t}: Hessian |λmin/λmax|" for t in titles])
