@@ -11,21 +11,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.api import INPUT, Analysis, Graph, fmt_shape, get_op
+from engine.api import INPUT, Analysis, Graph, fmt_shape, kind_colour, op_kind
 
-KIND_COLOURS = {
-    "conv": "#2f6fdf", "norm": "#9b59b6", "act": "#27ae60", "pool": "#e67e22", "merge": "#e74c3c",
-    "linear": "#16a085", "reshape": "#7f8c8d", "shortcut": "#f1c40f", "reg": "#95a5a6", "io": "#34495e",
-}
 STAGE_COLOURS = ["#2f6fdf", "#e67e22", "#27ae60", "#9b59b6", "#e74c3c", "#16a085", "#f1c40f", "#7f8c8d"]
 ERROR_COLOUR = "#d62728"
-
-
-def _kind(op: str) -> str:
-    try:
-        return get_op(op).kind
-    except KeyError:
-        return "io"
 
 
 def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -> tuple[list[float], list[float]]:
@@ -92,11 +81,11 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=marker, hovertext=hover, hoverinfo="text",
                                  showlegend=False))
     else:
-        kinds = [_kind(graph.nodes[n].op) for n in order]
+        kinds = [op_kind(graph.nodes[n].op) for n in order]  # "unknown" for an unregistered op
         for kind in dict.fromkeys(kinds):
             idx = [i for i, k in enumerate(kinds) if k == kind]
             fig.add_trace(go.Scatter(x=xs[idx], y=ys[idx], mode="markers", name=kind,
-                                     marker={"size": 9, "color": KIND_COLOURS.get(kind, "#34495e"),
+                                     marker={"size": 9, "color": kind_colour(kind),
                                              "line": {"width": 0.5, "color": "white"}},
                                      hovertext=[hover[i] for i in idx], hoverinfo="text"))
     if error_node and error_node in x:
@@ -116,13 +105,13 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
 
 
 def _stage_bands(graph: Graph, order: Sequence[str], x: Mapping[str, float]) -> tuple[list[dict], list[dict]]:
-    """Alternating shaded bands per stage (first name component), labelled at the top. Returned as plain dicts
-    and set in one layout update: adding shapes one by one re-validates the layout each time (slow)."""
+    """Alternating shaded bands per stage (the IR's stage of each node), labelled at the top. Returned as plain
+    dicts and set in one layout update: adding shapes one by one re-validates the layout each time (slow)."""
     spans: dict[str, list[float]] = {}
     for name in order:
         if name == INPUT:
             continue
-        spans.setdefault(name.split(".")[0], []).append(x[name])
+        spans.setdefault(graph.nodes[name].group("stage"), []).append(x[name])
     shapes, notes = [], []
     for i, (stage, xs) in enumerate(spans.items()):
         shapes.append({"type": "rect", "x0": min(xs) - 0.5, "x1": max(xs) + 0.5, "y0": -0.5, "y1": 3.1,
@@ -136,13 +125,12 @@ def stage_params_bar(analyses: Mapping[str, Analysis], metric: str = "params") -
     """Stacked bars: one bar per net, one segment per stage (parameters or MACs)."""
     fig = go.Figure()
     stages: list[str] = []
-    for a in analyses.values():
-        for g in a.groups:
-            if g.level == 1 and g.name not in stages:
-                stages.append(g.name)
+    per_net = {n: {g.name: g for g in a.rollup("stage")} for n, a in analyses.items()}
+    for groups in per_net.values():
+        stages += [s for s in groups if s not in stages]
     nets = list(analyses)
     for i, stage in enumerate(stages):
-        vals = np.array([next((getattr(g, metric) for g in analyses[n].groups if g.name == stage), 0) for n in nets],
+        vals = np.array([getattr(per_net[n][stage], metric) if stage in per_net[n] else 0 for n in nets],
                         dtype=np.float32)
         fig.add_trace(go.Bar(x=nets, y=vals, name=stage, marker_color=STAGE_COLOURS[i % len(STAGE_COLOURS)]))
     fig.update_layout(barmode="stack", height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},

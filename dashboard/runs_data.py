@@ -56,7 +56,7 @@ class LayerView:
 def layer_view(store: RunStore, run_id: int) -> LayerView:
     layers = store.get_layers(run_id)
     names = [layer["name"] for layer in layers]
-    stages = [layer.get("stage") or layer["name"].split(".")[0] for layer in layers]
+    stages = [layer.get("stage") or layer["name"] for layer in layers]  # the IR's stage, recorded with the run
     return LayerView(names, stages)
 
 
@@ -87,7 +87,7 @@ def diff_frame(comparison: Any, level: int) -> pd.DataFrame:
     """An engine.analysis.compare.Comparison as a table: per stage (level 1) or block (2) A, B and the delta."""
     rows = []
     for r in comparison.rows:
-        if r.level != level and not (level == 2 and r.level == 1 and r.name in ("stem", "head")):
+        if r.level != level:
             continue
         row: dict[str, Any] = {"group": r.name + (f" (only in {r.only_in.upper()})" if r.only_in else "")}
         for metric in r.a:

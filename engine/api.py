@@ -29,16 +29,17 @@ from engine.arch import (
     preset_names,
     resolve,
 )
-from engine.build import build_model
 from engine.core.errors import RegistryError, ResourceError, ShapeError, SkipLabError, SpecError
 from engine.core.text import fmt_bytes, fmt_shape, short, si
 from engine.ir.edits import removable_skips, skip_endpoints
 from engine.ir.graph import INPUT, Graph, Node
-from engine.ir.ops import OPS, get_op
+from engine.ir.ops import KINDS, OPS, UNKNOWN, get_op, kind_of
 from engine.spec import SpecBase, canonical_json, dumps, save, to_dict
 from engine.store import LAYER_STATS, STATUSES, RunStore, StoreError, default_store_path
 
-if TYPE_CHECKING:  # imported on use: the cross-check pulls in the counting libraries
+if TYPE_CHECKING:  # imported on use: building pulls in torch, the cross-check the counting libraries
+    from torch import fx
+
     from engine.analysis.compare import Comparison
     from engine.analysis.crosscheck import CrossCheck
     from engine.lab.landscape.options import LandscapeOptions
@@ -47,29 +48,52 @@ if TYPE_CHECKING:  # imported on use: the cross-check pulls in the counting libr
     from engine.train.runner import JobRunner
 
 __all__ = [
-    "BYTES", "FAMILIES", "INPUT", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation", "Graph",
-    "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError", "SkipLabError",
-    "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model", "canonical_json",
-    "cancel_landscape", "compare", "compare_landscapes", "crosscheck", "dataset_names", "describe_landscape",
-    "describe_shatter", "landscape", "landscape_job", "landscape_options", "landscape_store", "launch_landscape",
-    "launch_shatter", "list_landscapes", "shatter", "default_store_path", "dumps", "evaluate", "expand",
+    "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation",
+    "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
+    "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model",
+    "canonical_json", "cancel_landscape", "compare", "compare_landscapes", "crosscheck", "dataset_names",
+    "default_store_path", "describe_landscape", "describe_shatter", "dumps", "evaluate", "expand",
+    "landscape", "landscape_job", "landscape_options", "landscape_store", "launch_landscape", "launch_shatter",
+    "list_landscapes", "shatter",
     "export_python", "family_names", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset", "get_runner",
-    "get_sweep", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "parse", "preset_names",
-    "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints",
-    "summarize", "sweep_variant_rows", "to_dict",
+    "get_sweep", "kind_colour", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "op_kind", "parse",
+    "preset_names", "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si",
+    "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
 ]
+
+
+# ---- ops ------------------------------------------------------------------------------------------------------
+
+
+def op_kind(op: str) -> str:
+    """The kind of a registered op (conv, norm, merge ...); "unknown" for a name the registry lacks."""
+    return get_op(op).kind if op in OPS else UNKNOWN.name
+
+
+def kind_colour(kind: str) -> str:
+    """The colour (``#rrggbb``) the engine gives a kind of op; `UNKNOWN`'s for a kind it does not know."""
+    return kind_of(kind).colour
+
+
+def build_model(spec: SpecLike, device: str = "cpu", *, seed: int | None = None) -> fx.GraphModule:
+    """A preset name, spec file, dict or spec -> its torch.fx.GraphModule on `device` (imports torch now)."""
+    from engine.build import build_model as build
+
+    return build(spec, device, seed=seed)
 
 
 # ---- counting ------------------------------------------------------------------------------------------------
 
 
 def crosscheck(spec: SpecLike, *, input_shape: list[int] | None = None,
-               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo")) -> CrossCheck:
+               tools: tuple[str, ...] = ("fvcore", "flop_counter", "torchinfo"), isolate: bool = False) -> CrossCheck:
     """fvcore, FlopCounterMode and torchinfo on fresh models of the spec, reconciled with our counts
-    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request."""
-    from engine.analysis.crosscheck import crosscheck as run
+    (`engine.analysis.crosscheck.CrossCheck`). Seconds, not milliseconds: run it on request. `isolate` runs it
+    in a child process, as a server must: the libraries need process-wide settings (threads, warnings)."""
+    from engine.analysis import crosscheck as cc
 
-    return run(load_spec(spec, input_shape=input_shape), tools)
+    parsed = load_spec(spec, input_shape=input_shape)
+    return cc.crosscheck_isolated(to_dict(parsed), tools) if isolate else cc.crosscheck(parsed, tools)
 
 
 def compare(spec_a: SpecLike, spec_b: SpecLike, *, batch: int = 1, dtype: str = "float32",

@@ -18,6 +18,7 @@ from torch import fx, nn
 from engine.arch import SpecLike, expand
 from engine.core.errors import ResourceError
 from engine.core.limits import max_params, memory_budget
+from engine.core.registry import Registry
 from engine.core.text import fmt_bytes
 from engine.ir.graph import INPUT, Graph, infer_shapes
 from engine.ir.ops import Shape, get_op
@@ -52,12 +53,11 @@ def _xavier_init(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-INIT_SCHEMES: dict[str, InitFn | None] = {
-    "torchvision": _torchvision_init,
-    "default": None,  # PyTorch's own per-layer defaults
-    "he": _he_init,
-    "xavier": _xavier_init,
-}
+INIT_SCHEMES: Registry[InitFn | None] = Registry("init scheme")
+INIT_SCHEMES.register("torchvision", _torchvision_init)
+INIT_SCHEMES.register("default", None)  # PyTorch's own per-layer defaults
+INIT_SCHEMES.register("he", _he_init)
+INIT_SCHEMES.register("xavier", _xavier_init)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -105,7 +105,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
             if op.module is not None:
                 modules[name] = op.module([shapes[s] for s in node.inputs], node.args)
                 env[name] = fxg.create_node("call_module", name, args, name=fx_name)
-            elif op.function is operator.add:
+            elif op.function is not None and op.callable() is operator.add:
                 # n-ary residual merge as a chain of `+`, the last one carrying the node's name.
                 acc = args[0]
                 for i, other in enumerate(args[1:], start=1):
@@ -113,7 +113,7 @@ def build(graph: Graph, device: str | torch.device = "cpu", *, seed: int | None 
                                           name=fx_name if i == len(args) - 1 else f"{fx_name}_{i}")
                 env[name] = acc
             elif op.function is not None:
-                env[name] = fxg.create_node("call_function", op.function, args, name=fx_name)
+                env[name] = fxg.create_node("call_function", op.callable(), args, name=fx_name)
             else:
                 raise ValueError(f"{name}: op {node.op!r} has neither a module nor a function to build")
     fxg.output(env[graph.output])
@@ -141,7 +141,7 @@ def _root_in_depth_order(modules: dict[str, nn.Module]) -> nn.Module:
 
 def initialise(model: nn.Module, graph: Graph) -> None:
     """Apply the graph's init scheme, then zero the layers the spec marked (zero_init_residual)."""
-    scheme = INIT_SCHEMES.get(graph.init)
+    scheme = INIT_SCHEMES.get(graph.init)  # an unknown scheme is an error that lists the valid ones
     if scheme is not None:
         model.apply(scheme)
     for node in graph.nodes.values():

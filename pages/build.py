@@ -180,11 +180,8 @@ if level == "node":
     table = pd.DataFrame([{"node": n.name, "op": n.op, "inputs": ", ".join(n.inputs), "output": str(n.out_shape),
                            "params": n.params, "MACs": n.macs, "FLOPs": n.flops, "role": n.role} for n in a.nodes])
 else:
-    lvl = 1 if level == "stage" else 2
     table = pd.DataFrame([{level: g.name, "nodes": g.nodes, "params": g.params, "MACs": g.macs, "FLOPs": g.flops,
-                           "% params": round(100 * g.params / max(a.params, 1), 2)}
-                          for g in a.groups
-                          if g.level == lvl or (lvl == 2 and g.level == 1 and g.name in ("stem", "head"))])
+                           "% params": round(100 * g.params / max(a.params, 1), 2)} for g in a.rollup(level)])
 st.dataframe(table, hide_index=True, width="stretch", key="build_table")
 
 with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
@@ -193,7 +190,7 @@ with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
     if st.button("Run the cross-check", key="build_xcheck", help="Takes a second or two; runs on the CPU."):
         try:
             with st.spinner("Running fvcore, FlopCounterMode and torchinfo…"):
-                ss.build_xcheck_result = (canonical_json(ev.spec), crosscheck(ev.spec))
+                ss.build_xcheck_result = (canonical_json(ev.spec), crosscheck(ev.spec, isolate=True))
         except SkipLabError as exc:
             st.error(str(exc))
     result = ss.get("build_xcheck_result")

@@ -31,3 +31,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+from tests.op_helpers import scratch_ops  # noqa: E402,F401 - fixture: the op registry as a copy for one test

@@ -13,16 +13,9 @@ from engine.arch.presets import preset_names
 from engine.build import build, example_input
 from engine.core.errors import SpecError
 from engine.ir.graph import Graph
-from tests.unet_graph import register_tconv, unet_spec, unregister_tconv
+from tests.unet_graph import unet_spec
 
 PRESETS = preset_names()
-
-
-@pytest.fixture
-def tconv_op():
-    register_tconv()
-    yield
-    unregister_tconv()
 
 
 def _conv_linear_train_flops(a) -> int:
@@ -89,9 +82,9 @@ def test_saved_activations_within_10_percent(name):
 
 
 @pytest.mark.slow
-def test_saved_activations_classic_unet_graph(tconv_op):
-    """The classic U-Net (REFERENCE.md) at 128x128, batch 8, written as a graph spec: the transposed conv
-    has no rules of its own, so this also checks the registry's generic fallback."""
+def test_saved_activations_classic_unet_graph():
+    """The classic U-Net (REFERENCE.md) at 128x128, batch 8, written as a graph spec (the generic fallback
+    rules are tested in tests/test_ops_registry.py)."""
     est, real = _saved_check(expand(unet_spec()), 8)
     assert abs(est - real) / real < 0.10, f"estimate {est:,} vs autograd {real:,}"
 
@@ -174,3 +167,16 @@ def test_group_rollups_add_up():
     assert sum(g.backward_flops for g in stages) == a.backward_flops
     input_saved = 3 * 224 * 224 * 2 * 4  # the data, saved by the stem conv, belongs to no stage
     assert sum(g.saved_bytes for g in stages) + input_saved == a.memory["saved_activations_bytes"]
+
+
+def test_trainable_params_leave_out_frozen_nodes():
+    graph = expand("resnet8")
+    full = analyze(graph)
+    assert full.trainable_params == full.params
+    frozen = [n for n in graph.nodes.values() if n.stage in ("stem", "stage1")]
+    for node in frozen:
+        node.meta["frozen"] = True
+    part = analyze(graph)
+    assert part.params == full.params
+    stem_stage1 = sum(g.params for g in full.rollup("stage") if g.name in ("stem", "stage1"))
+    assert part.trainable_params == full.params - stem_stage1 and stem_stage1 > 0

@@ -57,7 +57,7 @@ def test_summary_of_a_spec_file_with_input_override(capsys, tmp_path):
 BAD = [
     (["summary", "resnet9000"], "neither a preset nor a spec file"),
     (["summary", "missing.yaml"], "not found"),
-    (["summary", "resnet18", "--input", "3,16,16"], "stage4.block0.conv1"),
+    (["summary", "densenet121", "--input", "3,16,16"], "transition3.pool"),
     (["summary", "resnet18", "--input", "3,x,16"], "--input"),
     (["summary", "resnet18", "--batch", "0"], "positive integer"),
     (["summary"], "required"),
@@ -79,7 +79,7 @@ def test_bad_input_exits_2_with_a_message(capsys, argv, words):
     ("family: resnett\n", "unknown family 'resnett'"),
     ("family: resnet\nwidht: 3\n", "unknown key 'widht'"),
     ("family: resnet\n  stages: [\n", "malformed YAML"),
-    ("family: resnet\nstages: [{blocks: 1, width: 8}, {blocks: 1, width: 8, stride: 64}]\n", "shrink to zero"),
+    ("family: densenet\ninput: [3, 16, 16]\n", "transition3.pool: the 1x1 map's height of 1 is too small"),
 ])
 def test_bad_spec_files_in_a_real_process(tmp_path, content, words):
     """The real entry point: exit status 2, the message on stderr, nothing on stdout, no traceback."""

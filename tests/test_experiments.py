@@ -13,11 +13,11 @@ from engine.api import expand
 from engine.build import build
 from engine.cli import main
 from engine.core.errors import SpecError
+from engine.ir.residual import find_blocks
 from engine.lab.experiments import ExperimentStore, cancel, create_experiment, execute, get_experiment
-from engine.lab.experiments.blocks import find_blocks
 from engine.lab.experiments.lesion import accuracy, lesion_study, lesioned
-from engine.lab.experiments.share import shortcut_share
 from engine.store import RunStore
+from engine.train.probes.shortcut_share import shortcut_share
 from engine.train.trainer import train
 
 TINY_RESNET = {"family": "resnet", "input": [3, 16, 16], "num_classes": 10,

@@ -20,9 +20,10 @@ from engine.api import build_model, expand, load_spec
 from engine.arch.presets import preset_names
 from engine.build import example_input
 from engine.export import ExportError, export_python
-from engine.export.emitters import EMITTERS
+from engine.export.emitters import all_emitters
 from engine.ir.graph import Graph
-from engine.ir.ops import OPS, OpDef, register_op
+from engine.ir.ops import OpDef
+from tests.op_helpers import ScratchOps
 
 SMALL_IMAGENET = [3, 64, 64]  # the ImageNet nets at 64x64 keep the test CPU-sized; the code is the same
 
@@ -182,9 +183,9 @@ class _Scale(nn.Module):
         return x * 2
 
 
-def _op(name: str, module: Any) -> None:
-    if name not in OPS:
-        register_op(OpDef(name, "act", lambda node, ins, a, m: ins[0], module=lambda ins, a: module()))
+def _op(ops: ScratchOps, name: str, module: Any) -> OpDef:
+    """A test-only op without an emitter, in this test's scratch registry."""
+    return ops.add(OpDef(name, "act", lambda node, ins, a, m: ins[0], module=lambda ins, a: module()))
 
 
 def _graph(op: str) -> Graph:
@@ -201,9 +202,9 @@ def _run_in_fresh_namespace(source: str, factory: str) -> nn.Module:
     return namespace[factory]()
 
 
-def test_builtin_layer_without_emitter_is_exported_via_checked_repr() -> None:
-    _op("test_leaky", lambda: nn.LeakyReLU(0.2))
-    assert "test_leaky" not in EMITTERS
+def test_builtin_layer_without_emitter_is_exported_via_checked_repr(scratch_ops: ScratchOps) -> None:
+    op = _op(scratch_ops, "test_leaky", lambda: nn.LeakyReLU(0.2))
+    assert op.emitter is None and len(all_emitters()) == len(scratch_ops.registry) - 2  # not it, not the input
     graph = _graph("test_leaky")
     source = export_python(graph)
     assert "self.act = nn.LeakyReLU(negative_slope=0.2)" in source
@@ -221,12 +222,12 @@ def test_builtin_layer_without_emitter_is_exported_via_checked_repr() -> None:
     ("test_custom_scale", _Scale),  # a custom class: its source is not known to be standalone
     ("test_upsample_ac", lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)),  # lossy repr
 ])
-def test_op_without_emitter_is_a_clear_error(op: str, module: Any) -> None:
-    _op(op, module)
+def test_op_without_emitter_is_a_clear_error(op: str, module: Any, scratch_ops: ScratchOps) -> None:
+    _op(scratch_ops, op, module)
     with pytest.raises(ExportError) as info:
         export_python(_graph(op))
     text = str(info.value)
-    assert f"op {op!r} (node 'act')" in text and "register_emitter" in text
+    assert f"op {op!r} (node 'act')" in text and "emitter=Emitter(" in text and "docs/extending.md" in text
 
 
 def test_cli_export_py(tmp_path: Path) -> None:
@@ -238,7 +239,7 @@ def test_cli_export_py(tmp_path: Path) -> None:
     assert main(["export", "resnet8", "--weights", "x.pt"]) == 2  # weights only apply to onnx
 
 
-# ---- ops of engine/ops_extra.py that no preset uses (the presets cover the rest) -------------------------
+# ---- ops that no preset uses (the presets cover the rest; tests/test_ops_registry.py checks every emitter) ---
 
 
 def _extra_graphs() -> list[Graph]:
@@ -262,7 +263,6 @@ def _extra_graphs() -> list[Graph]:
 
 
 def test_extra_ops_export() -> None:
-    pytest.importorskip("engine.ir.ops.extra", reason="engine/ops_extra.py (the families branch) is not merged yet")
     from engine.build import build
 
     for graph in _extra_graphs():
@@ -276,7 +276,6 @@ def test_extra_ops_export() -> None:
 
 
 def test_edited_spec_export() -> None:
-    pytest.importorskip("engine.ir.ops.extra", reason="connectivity edits come with the families branch")
     from engine.spec import to_dict
 
     spec = to_dict(load_spec("resnet20"))

@@ -1,5 +1,6 @@
-"""The connectivity families' ops (engine.ir.ops.extra), hand-written graphs that use them, and the CLI summary
-of every family."""
+"""The connectivity families' ops beyond what tests/test_ops_registry.py checks for every op (attention against
+PyTorch's SDPA, the gate's init, errors that name the node), hand-written graphs that use them, and the CLI
+summary of every family."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from engine.analysis import analyze
 from engine.api import expand, summarize
 from engine.cli import main
 from engine.core.errors import ShapeError
-from engine.ir.ops import extra as ops_extra
-from engine.ir.ops import get_op, validate_args
+from engine.ir.ops import get_op, modules, validate_args
 from tests.fam_helpers import forward_backward, meta_counts, one_thread  # noqa: F401 (autouse fixture)
 
 
@@ -27,40 +27,6 @@ def make(op: str, shape: tuple[int, ...], **args: Any) -> tuple[torch.nn.Module,
     return d.module([shape], a), tuple(out), d.params([shape], a)
 
 
-@pytest.mark.parametrize("op, shape, args", [
-    ("conv_transpose2d", (3, 5, 7), {"out_channels": 4}),
-    ("conv_transpose2d", (3, 5, 5), {"out_channels": 2, "kernel": 3, "stride": 2, "padding": 1,
-                                     "output_padding": 1, "bias": True}),
-    ("upsample", (2, 3, 4), {}),
-    ("upsample", (2, 3, 4), {"scale": 3, "mode": "nearest"}),
-    ("layernorm", (5, 6), {}),
-    ("batchnorm1d", (6,), {}),
-    ("tanh", (2, 3, 3), {}), ("sigmoid", (4,), {}), ("gelu", (3, 4), {}),
-    ("gate", (6,), {"out_features": 4}),
-    ("gate", (3, 4, 4), {"out_features": 5}),
-    ("gate", (7, 3), {"out_features": 2, "bias_init": 1.0}),
-    ("embedding", (9,), {"num_embeddings": 11, "dim": 4}),
-    ("pos_embedding", (9, 4), {}),
-    ("self_attention", (5, 12), {"heads": 2}),
-    ("pool_pad", (3, 8, 8), {"out_channels": 5, "stride": 2}),
-    ("pool_pad", (3, 7, 7), {"out_channels": 3, "stride": 2}),
-    ("pool_pad", (4,), {"out_channels": 6}),
-])
-def test_shape_and_params_rules_match_the_module(op: str, shape: tuple[int, ...], args: dict) -> None:
-    module, out, params = make(op, shape, **args)
-    x = torch.randint(0, 11, (2, *shape)) if op == "embedding" else torch.randn(2, *shape)
-    assert tuple(module(x).shape[1:]) == out
-    assert sum(p.numel() for p in module.parameters()) == params
-
-
-def test_function_ops() -> None:
-    x = torch.randn(2, 3, 4)
-    assert torch.equal(ops_extra.mean_tokens(x), x.mean(1))
-    assert ops_extra.concat_last(x, x).shape == (2, 3, 8)
-    h, t, c = torch.randn(3, 2, 5).unbind(0)
-    assert torch.allclose(ops_extra.highway_merge(h, t, c), h * t + c * (1 - t))
-
-
 def test_gate_bias_starts_negative_under_every_init() -> None:
     for init in ("default", "he", "xavier"):
         g = expand({"family": "mlp", "depth": 3, "connection": "highway", "init": init, "gate_bias": -3})
@@ -70,7 +36,7 @@ def test_gate_bias_starts_negative_under_every_init() -> None:
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_matches_torch_sdpa(causal: bool) -> None:
-    attn = ops_extra.SelfAttention(heads=2, causal=causal)
+    attn = modules.SelfAttention(heads=2, causal=causal)
     qkv = torch.randn(3, 5, 12)
     q, k, v = (t.reshape(3, 5, 2, 2).transpose(1, 2) for t in qkv.split(4, dim=-1))
     want = F.scaled_dot_product_attention(q, k, v, is_causal=causal).transpose(1, 2).reshape(3, 5, 4)

@@ -131,3 +131,15 @@ def test_print_commands_records_the_sweep_and_train_attaches(tmp_path, capsys) -
     capsys.readouterr()
     bad = [*train_args[:-2], "--sweep", "99:0", "--store", store, "--steps", "2"]
     assert main(bad) == 2 and "no sweep 99" in capsys.readouterr().err
+
+
+def test_deleting_a_run_removes_its_sweep_membership(tmp_path):
+    from engine.store.sweeps import attach_run, create_sweep
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    sweep = create_sweep(store, "s", {"base": "resnet8"}, [{"index": 0, "overrides": {}, "variant": "", "seed": 0}])
+    run_id = store.create_run("resnet8", {"family": "resnet"}, {"steps": 1}, "shapes", "cpu")
+    attach_run(store, sweep, 0, run_id)
+    assert store.delete_run(run_id)
+    assert store._query("SELECT COUNT(*) FROM sweep_runs WHERE run_id = ?", (run_id,))[0][0] == 0
+    assert get_sweep(store, sweep)["runs"] == []

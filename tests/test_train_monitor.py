@@ -29,8 +29,9 @@ STEPS = 3
 LR = 0.05
 
 
-def _reference(spec: str, ds, batch: int) -> dict[str, np.ndarray]:
-    """The same steps by hand: plain SGD, the trainer's batch order, p.grad.norm() per parameter."""
+def _reference(spec: str, ds, batch: int, clip: float | None = None) -> dict[str, np.ndarray]:
+    """The same steps by hand: plain SGD, the trainer's batch order, p.grad.norm() per parameter, the gradient
+    statistics read before clipping (what backprop produced), the update after it."""
     graph = expand(spec)
     model = build(graph, "cpu", seed=SEED)
     model.train()
@@ -56,6 +57,8 @@ def _reference(spec: str, ds, batch: int) -> dict[str, np.ndarray]:
             rows["grad_max_abs"].append(max(float(p.grad.abs().max()) for p in ps))
             rows["weight_norm"].append(math.sqrt(sum(float(p.detach().norm()) ** 2 for p in ps)))
             before[name] = [p.detach().clone() for p in ps]
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         for name, w in zip(names, rows["weight_norm"], strict=True):
             ps = list(model.get_submodule(name).parameters())
@@ -66,13 +69,15 @@ def _reference(spec: str, ds, batch: int) -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in out.items()}
 
 
-def test_layer_stats_equal_hand_reference() -> None:
+@pytest.mark.parametrize("clip", [None, 1e-3])
+def test_layer_stats_equal_hand_reference(clip) -> None:
+    # With clipping, every gradient statistic (norm, mean and max |g|) is of the unclipped gradient.
     ds = dataset("shapes", train_size=64, val_size=16)
     cfg = {**FAST, "steps": STEPS, "lr": LR, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant",
-           "log_every": 1, "augment": False, "seed": SEED, "diverge_factor": None}
+           "log_every": 1, "augment": False, "seed": SEED, "diverge_factor": None, "grad_clip": clip}
     events, done = collect(train("resnet8", cfg, dataset=ds))
     assert done.status == "done"
-    ref = _reference("resnet8", ds, 16)
+    ref = _reference("resnet8", ds, 16, clip)
     for stat, want in ref.items():
         steps, got = layer_matrix(events, stat)
         assert steps == [1, 2, 3]

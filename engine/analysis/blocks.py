@@ -18,14 +18,22 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
-from engine.analysis import analyze
+from engine.analysis.counts import analyze
+from engine.arch.blocks import BLOCKS, Layers, build_block, get_block
 from engine.core.errors import SpecError
 from engine.ir.graph import INPUT, Graph
 
-KINDS = ("basic", "bottleneck")
-# conv weights per C^2 and BN parameters per C, by block kind (see the module docstring)
-_WEIGHTS = {"basic": Fraction(18), "bottleneck": Fraction(17, 16), "projection": Fraction(1)}
-_BN = {"basic": 4, "bottleneck": 3, "projection": 2}  # basic: 2 BN(C); bottleneck: 2 BN(C/4) + BN(C)
+KINDS = ("basic", "bottleneck")  # the Blocks page's comparison; every entry of the block registry can be counted
+# a 1x1 projection shortcut at C channels: C^2 conv weights, one BN (2C) or a bias (C)
+PROJECTION = (Fraction(1), Fraction(2), Fraction(1))
+
+
+def _closed_form(kind: str) -> tuple[Fraction, Fraction, Fraction]:
+    """(conv weights per C^2, BN parameters per C, biases per C without BN), from the block registry."""
+    if kind == "projection":
+        return PROJECTION
+    block = get_block(kind)
+    return block.conv_weights, block.norm_params, block.bias_params
 
 
 @dataclass
@@ -64,51 +72,34 @@ def _frac(f: Fraction) -> str:
 
 
 def block_graph(kind: str, channels: int, height: int, width: int, with_bn: bool = True) -> Graph:
-    """One block at C channels and stride 1, post-activation (torchvision layout), identity shortcut;
-    kind "projection" is the 1x1 projection shortcut (+ BN) alone."""
+    """One block of the registry at C output channels and stride 1 (identity shortcut), built by the same
+    builder as the ResNet family; kind "projection" is the 1x1 projection shortcut (+ BN) alone."""
     g = Graph((channels, height, width), name=f"{kind}{channels}", family="graph")
-    x = INPUT
-
-    def unit(i: int, src: str, out: int, kernel: int, relu: bool = True) -> str:
-        y = g.add(f"conv{i}", "conv2d", src, {"role": "branch"}, out_channels=out, kernel=kernel, bias=not with_bn)
-        if with_bn:
-            y = g.add(f"bn{i}", "batchnorm2d", y, {"role": "branch"})
-        return g.add(f"relu{i}", "relu", y, {"role": "branch"}) if relu else y
-
-    if kind == "projection":
-        y = g.add("conv", "conv2d", x, {"role": "shortcut"}, out_channels=channels, kernel=1, bias=not with_bn)
-        if with_bn:
-            g.add("bn", "batchnorm2d", y, {"role": "shortcut"})
-        return g
-    if kind == "basic":
-        y = unit(2, unit(1, x, channels, 3), channels, 3, relu=False)
-    else:
-        inner = channels // 4
-        y = unit(3, unit(2, unit(1, x, inner, 1), inner, 3), channels, 1, relu=False)
-    y = g.add("add", "add", [y, x], {"role": "merge"})
-    g.add("relu_out", "relu", y, {"role": "merge"})
+    lay = Layers(g, norm=with_bn)
+    with g.scope("block", "block"):
+        if kind == "projection":
+            lay.bn("bn", lay.conv("conv", INPUT, channels, 1, role="shortcut"), role="shortcut")
+            return g
+        block = get_block(kind)
+        build_block(lay, block, "block", INPUT, channels, channels // block.expansion, 1, shortcut_kind="A")
     return g
 
 
 def _part(kind: str, channels: int, height: int, width: int, with_bn: bool) -> PartCost:
     a = analyze(block_graph(kind, channels, height, width, with_bn))
     weights = sum(r.params - (r.out_shape[0] if not with_bn else 0) for r in a.nodes if r.op == "conv2d")
-    w = _frac(_WEIGHTS[kind])
-    per_c = str(_BN[kind]) if with_bn else _bias_count(kind)
+    per_c2, norm, bias = _closed_form(kind)
+    w = _frac(per_c2)
+    per_c = _frac(norm if with_bn else bias) or "1"
     params_formula = f"{w}C² + {'' if per_c == '1' else per_c}C"
     return PartCost(kind, weights, a.params, a.macs, a.flops, f"{w}C²", params_formula, f"{w}C²·H·W")
-
-
-def _bias_count(kind: str) -> str:
-    # Without BN every conv carries a bias: basic 2C, bottleneck C/4 + C/4 + C = 3C/2, projection C.
-    return {"basic": "2", "bottleneck": "3/2 ", "projection": "1"}[kind]
 
 
 def block_costs(kind: str, channels: int, height: int, width: int, with_bn: bool = True) -> BlockCosts:
     """Params, MACs and FLOPs of one `kind` block at `channels` (a bottleneck's inner width is C/4) and of
     a 1x1 projection shortcut at the same width, on an HxW map at stride 1, with the closed forms."""
-    if kind not in KINDS:
-        raise SpecError("kind", f"unknown block kind {kind!r}; valid: {', '.join(KINDS)}")
+    if kind not in BLOCKS:
+        raise SpecError("kind", f"unknown block kind {kind!r}; valid: {', '.join(BLOCKS.names())}")
     for field, value in (("channels", channels), ("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise SpecError(field, f"must be a positive integer, got {value!r}")
@@ -116,6 +107,6 @@ def block_costs(kind: str, channels: int, height: int, width: int, with_bn: bool
         raise SpecError("channels", f"must be divisible by 4 (a bottleneck's inner width is C/4), got {channels}")
     block = _part(kind, channels, height, width, with_bn)
     projection = _part("projection", channels, height, width, with_bn)
-    ratio = _WEIGHTS["basic"] / _WEIGHTS["bottleneck"]
+    ratio = get_block("basic").conv_weights / get_block("bottleneck").conv_weights
     return BlockCosts(kind, channels, height, width, with_bn, block, projection, float(ratio),
                       f"18 / (17/16) = {ratio.numerator}/{ratio.denominator} = {float(ratio):.2f}x")

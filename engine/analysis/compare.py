@@ -1,9 +1,11 @@
 """Architecture diff: two specs side by side per stage and per block (params, MACs, memory) and the delta.
 
-Groups line up by name (``stage2.block0``), which the families keep stable on purpose, so resnet34 vs
-resnet50 or a plain net vs its residual twin compare row by row; a block only one side has shows the
-other side as zero. Memory per group is the activation memory autograd saves for backward there (at
-`batch` and `dtype`); totals add parameters, gradients and optimizer state.
+Groups are the IR's stages (rows of level 1) and blocks (level 2; a stage without blocks counts as one), as
+`Analysis.rollup` gives them, and line up by name (``stage2.block0``), which the families keep stable on
+purpose, so resnet34 vs resnet50 or a plain net vs its residual twin compare row by row; a group only one side
+has shows the other side as zero. Each level's rows sum to the totals. Memory per group is the activation
+memory autograd saves for backward there (at `batch` and `dtype`); totals add parameters, gradients and
+optimizer state.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ MEMORY = ("params_bytes", "saved_activations_bytes", "training_sgd_momentum_byte
 @dataclass
 class DiffRow:
     name: str
-    level: int  # 1 stage, 2 block
+    level: int  # 1: a row of the stage rollup, 2: of the block rollup
     a: dict[str, int]  # METRICS of spec A (zeros when A has no such group)
     b: dict[str, int]
     delta: dict[str, int]  # b - a
@@ -55,11 +57,13 @@ def _diff(name: str, level: int, a: dict[str, int], b: dict[str, int], only_in: 
 
 def compare_analyses(a: Analysis, b: Analysis) -> Comparison:
     """Diff two analyses (same batch and dtype make the memory columns comparable)."""
-    ga = {g.name: g for g in a.groups if g.level <= 2}
-    gb = {g.name: g for g in b.groups if g.level <= 2}
-    names = list(ga) + [n for n in gb if n not in ga]
-    rows = [_diff(n, (ga.get(n) or gb[n]).level, _metrics(ga.get(n)), _metrics(gb.get(n)),
-                  "a" if n not in gb else "b" if n not in ga else "") for n in names]
+    rows: list[DiffRow] = []
+    for level, number in (("stage", 1), ("block", 2)):
+        ga = {g.name: g for g in a.rollup(level)}
+        gb = {g.name: g for g in b.rollup(level)}
+        names = list(ga) + [n for n in gb if n not in ga]
+        rows += [_diff(n, number, _metrics(ga.get(n)), _metrics(gb.get(n)),
+                       "a" if n not in gb else "b" if n not in ga else "") for n in names]
     totals = [_diff(k, 0, {"value": getattr(a, k)}, {"value": getattr(b, k)}) for k in TOTALS]
     totals += [_diff(k, 0, {"value": a.memory[k]}, {"value": b.memory[k]}) for k in MEMORY]
     return Comparison(a.name or a.family, b.name or b.family, a.batch, a.dtype, totals, rows)

@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.arch import SpecLike, expand, load_spec
 from engine.core.errors import SpecError
-from engine.ir.graph import INPUT, Graph, infer_shapes
+from engine.ir.graph import INPUT, Graph, Level, group_of, infer_shapes
 from engine.ir.ops import Shape, backward_of, get_op, numel, saved_of
 
 BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
@@ -46,12 +46,17 @@ class NodeRow:
     backward_macs: int = 0  # products of the gradients this op computes (0 when not in the backward pass)
     backward_flops: int = 0  # 2 * backward_macs + element-wise work + the gradient sum of its fan-out
     saved_bytes: int = 0  # saved-for-backward bytes attributed to this node (its output, its extras)
+    stage: str = ""  # the IR's stage and block of the node (engine.ir.graph.group_of rolls them up)
+    block: str = ""
+
+    def group(self, level: Level) -> str:
+        return group_of(self.name, self.stage, self.block, level)
 
 
 @dataclass
 class GroupRow:
     name: str
-    level: int  # 1 = stage (stem, stage1, head), 2 = block (stage1.block0), 3+ = inside a block
+    level: int  # 1 = stage (stem, stage1, head), 2 = block (stage1.block0, or a stage that holds no blocks)
     params: int
     macs: int
     flops: int
@@ -93,6 +98,11 @@ class Analysis:
 
     def node(self, name: str) -> NodeRow:
         return next(n for n in self.nodes if n.name == name)
+
+    def rollup(self, level: Level) -> list[GroupRow]:
+        """Per-stage or per-block rows (a stage that holds no blocks counts as one block): each sums to the
+        totals. What every table, CSV and diff of groups shows."""
+        return rollup(self.nodes, level)
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON contract (DESIGN.md): name, family, shapes, counts, memory, nodes, groups."""
@@ -153,7 +163,8 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis
             if extra:
                 extra_saved[node.name] = extra
         rows.append(NodeRow(node.name, node.op, op.kind, list(node.inputs), list(out), params, macs * batch,
-                            flops * batch, node.meta.get("role", ""), bwd_macs * batch, bwd_flops * batch))
+                            flops * batch, node.meta.get("role", ""), bwd_macs * batch, bwd_flops * batch,
+                            stage=node.stage, block=node.block))
 
     index = {r.name: r for r in rows}
     for name, k in fan_out.items():
@@ -170,6 +181,9 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis
         index[name].saved_bytes += extra
 
     params = sum(r.params for r in rows)
+    # Nodes marked frozen (meta["frozen"]: fine-tuning with early stages frozen) keep their parameters but
+    # train none of them.
+    trainable = sum(r.params for r in rows if not graph.nodes[r.name].meta.get("frozen"))
     saved = saved_input + sum(r.saved_bytes for r in rows)
     param_bytes = params * width
     memory = {
@@ -188,8 +202,8 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis
         "training_bytes": 3 * param_bytes + saved,
     }
     return Analysis(graph.name, graph.family, list(graph.input_shape), list(shapes[graph.output]), batch,
-                    params, params, sum(r.macs for r in rows), sum(r.flops for r in rows), memory, rows,
-                    _groups(graph, rows), dtype, sum(r.backward_macs for r in rows),
+                    params, trainable, sum(r.macs for r in rows), sum(r.flops for r in rows), memory, rows,
+                    _groups(rows), dtype, sum(r.backward_macs for r in rows),
                     sum(r.backward_flops for r in rows), _attribution(rows))
 
 
@@ -213,26 +227,38 @@ def _inference_peak(graph: Graph, nodes: list, shapes: dict[str, Shape], ops: di
     return peak
 
 
-def _groups(graph: Graph, rows: list[NodeRow]) -> list[GroupRow]:
-    """Stage / block rollups: every proper name prefix of a node (the order of `Graph.groups`)."""
+def rollup(rows: list[NodeRow], level: Level) -> list[GroupRow]:
+    """Node rows summed per group of `level` (`engine.ir.graph.group_of`), in depth order. Every node counts
+    in exactly one group, so the groups of either level sum to the model's totals."""
     groups: dict[str, GroupRow] = {}
     for r in rows:
-        parts = r.name.split(".")
-        for depth in range(1, len(parts)):
-            prefix = ".".join(parts[:depth])
-            g = groups.get(prefix)
-            if g is None:
-                g = groups[prefix] = GroupRow(prefix, depth, 0, 0, 0, 0)
-            g.params += r.params
-            g.macs += r.macs
-            g.flops += r.flops
-            g.nodes += 1
-            g.backward_flops += r.backward_flops
-            g.saved_bytes += r.saved_bytes
-            if r.role == "shortcut":
-                g.shortcut_params += r.params
-                g.shortcut_macs += r.macs
+        name = r.group(level)
+        g = groups.get(name)
+        if g is None:
+            g = groups[name] = GroupRow(name, 2 if level == "block" and r.block else 1, 0, 0, 0, 0)
+        g.params += r.params
+        g.macs += r.macs
+        g.flops += r.flops
+        g.nodes += 1
+        g.backward_flops += r.backward_flops
+        g.saved_bytes += r.saved_bytes
+        if r.role == "shortcut":
+            g.shortcut_params += r.params
+            g.shortcut_macs += r.macs
     return list(groups.values())
+
+
+def _groups(rows: list[NodeRow]) -> list[GroupRow]:
+    """Stages (level 1) and the blocks inside them (level 2), in depth order: stage1, stage1.block0, ..."""
+    stages = {g.name: g for g in rollup(rows, "stage")}
+    blocks = {g.name: g for g in rollup(rows, "block") if g.level == 2}
+    out: dict[str, GroupRow] = {}
+    for r in rows:
+        stage = r.group("stage")
+        out.setdefault(stage, stages[stage])
+        if r.block:
+            out.setdefault(r.block, blocks[r.block])
+    return list(out.values())
 
 
 def _attribution(rows: list[NodeRow]) -> dict[str, dict[str, int]]:

@@ -13,8 +13,10 @@ reported as ``unexplained`` with the nodes where it arises, never hidden.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
+import multiprocessing
 import time
 import warnings
 from collections import Counter
@@ -27,17 +29,13 @@ from torch import nn
 from engine.analysis import Analysis, NodeRow, analyze
 from engine.analysis.toolrules import MACS, Part, flop_counter_parts, fvcore_parts, torchinfo_parts
 from engine.build import build, example_input
+from engine.core.errors import SkipLabError, SpecError
 from engine.ir.graph import INPUT, Graph
+from engine.ir.ops import get_op
 
 log = logging.getLogger(__name__)
 TOOLS = ("fvcore", "flop_counter", "torchinfo")
 TOP = "(top-level functions)"  # ops called outside any submodule (residual adds, concatenations)
-# The aten ops our function nodes emit (calls per node; -1 = one per input beyond the first), to attribute
-# the skips fvcore reports at the top level to our nodes. An op missing here is still listed, unattributed.
-FUNCTION_ATEN: dict[str, dict[str, int]] = {
-    "add": {"aten::add": -1}, "concat": {"aten::cat": 1}, "concat_last": {"aten::cat": 1},
-    "highway": {"aten::mul": 2, "aten::rsub": 1, "aten::add": 1}, "mean_tokens": {"aten::mean": 1},
-}
 COUNTS = {
     "fvcore": "conv/linear/matmul multiply-accumulates (1 per MAC) + BN, other norms, adaptive pooling and "
               "upsampling per element; skips max/avg pooling, adds, pads, activations",
@@ -119,7 +117,7 @@ def crosscheck(spec_or_graph: Any, tools: tuple[str, ...] = TOOLS) -> CrossCheck
 
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown:
-        raise ValueError(f"unknown cross-check tool {unknown[0]!r}; valid: {', '.join(TOOLS)}")
+        raise SpecError("tools", f"unknown cross-check tool {unknown[0]!r}; valid: {', '.join(TOOLS)}")
     start = time.perf_counter()
     graph = spec_or_graph if isinstance(spec_or_graph, Graph) else expand(spec_or_graph)
     a = analyze(graph)
@@ -192,7 +190,7 @@ def _fvcore(graph: Graph, a: Analysis) -> ToolRow:
         per_node_skips = {r.name: Counter(fa.unsupported_ops(r.name)) for r in a.nodes if r.name in by_module}
     modules = dict(model.named_modules())
     shapes = _shapes(graph, a)
-    parts = {r.name: fvcore_parts(r, modules.get(r.name), [shapes[s] for s in r.inputs]) for r in a.nodes}
+    parts = {r.name: fvcore_parts(r, [shapes[s] for s in r.inputs], graph.nodes[r.name].args) for r in a.nodes}
     tool = {r.name: int(by_module[r.name]) for r in a.nodes if r.name in modules}
     skipped = _fvcore_skips(a, per_node_skips, skipped_all)
     return _reconcile("fvcore", total, a, parts, tool, skipped, time.perf_counter() - t0)
@@ -219,7 +217,7 @@ def _fvcore_skips(a: Analysis, per_node: dict[str, Counter], all_ops: Counter) -
         for op, calls in ops.items():
             note(op, calls, rows[name])
     for r in a.nodes:  # top-level skips: attribute them to our function nodes by the aten ops they emit
-        for op, per in FUNCTION_ATEN.get(r.op, {}).items():
+        for op, per in get_op(r.op).fvcore_aten.items():
             calls = min(top.get(op, 0), len(r.inputs) - 1 if per < 0 else per)
             if calls > 0:
                 note(op, calls, r)
@@ -245,10 +243,12 @@ def _flop_counter(graph: Graph, a: Analysis, meta: nn.Module) -> list[ToolRow]:
     train = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
     t_train = time.perf_counter() - t0
     modules = dict(meta.named_modules())
+    shapes = _shapes(graph, a)
     rows = []
     for key, total, counts, secs, backward in (("flop_counter", forward_total, forward, t_forward, False),
                                                ("flop_counter_train", train_total, train, t_train, True)):
-        parts = {r.name: flop_counter_parts(r, graph.nodes[r.name].args, backward) for r in a.nodes}
+        parts = {r.name: flop_counter_parts(r, [shapes[s] for s in r.inputs], graph.nodes[r.name].args, backward)
+                 for r in a.nodes}
         # Per module for the forward only: the module tracker attributes backward ops to whichever modules'
         # backward hooks are active (a branch conv's dW lands on the shortcut), so the train row is
         # reconciled on its total.
@@ -273,9 +273,9 @@ def _torchinfo(graph: Graph, a: Analysis, meta: nn.Module) -> list[ToolRow]:
         if name in graph.nodes:
             macs[name] = macs.get(name, 0) + int(layer.macs)
             params[name] = int(layer.num_params)
-    modules = dict(meta.named_modules())
     secs = time.perf_counter() - t0
-    parts = {r.name: torchinfo_parts(r, modules.get(r.name)) for r in a.nodes}
+    shapes = _shapes(graph, a)
+    parts = {r.name: torchinfo_parts(r, [shapes[s] for s in r.inputs], graph.nodes[r.name].args) for r in a.nodes}
     param_parts = {r.name: [Part("parameters", r.params)] if r.params else [] for r in a.nodes}
     return [_reconcile("torchinfo", int(s.total_mult_adds), a, parts, macs, [], secs),
             _reconcile("torchinfo_params", int(s.total_params), a, param_parts, params, [], 0.0)]
@@ -342,6 +342,28 @@ def _guard_many(tools: tuple[str, ...], fn: Any) -> list[ToolRow]:
         log.warning("%s failed: %s", tools[0], exc)
         msg = f"{exc.__class__.__name__}: {exc}"
         return [ToolRow(t, None, COUNTS[t], 0, 0, False, f"{t}: failed ({msg})", error=msg) for t in tools]
+
+
+def _in_child(spec_data: dict[str, Any], tools: tuple[str, ...]) -> tuple[CrossCheck | None, str]:
+    """The child's side of `crosscheck_isolated`: a CrossCheck, or the message of the error it raised."""
+    from engine.arch import parse
+
+    try:
+        return crosscheck(parse(spec_data), tools), ""
+    except SkipLabError as exc:
+        return None, str(exc)
+
+
+def crosscheck_isolated(spec_data: dict[str, Any], tools: tuple[str, ...] = TOOLS) -> CrossCheck:
+    """`crosscheck` in a child process. The libraries are run with one torch thread, their loggers and
+    warnings silenced: process-wide state that a server shared by many sessions must not change (another
+    session's training or page would see it). Costs a process start (about a second more)."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        result, error = pool.submit(_in_child, spec_data, tools).result()
+    if result is None:
+        raise SpecError("", error)
+    return result
 
 
 def _shapes(graph: Graph, a: Analysis) -> dict[str, list[int]]:

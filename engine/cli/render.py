@@ -5,19 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.analysis import Analysis
-from engine.core.text import fmt_shape
+from engine.core.text import fmt_shape, si
 
 if TYPE_CHECKING:
     from engine.analysis.compare import Comparison
     from engine.analysis.crosscheck import CrossCheck
-
-
-def si(value: float, unit: str = "") -> str:
-    """4089184256 -> '4.09 G'."""
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= factor:
-            return f"{value / factor:.2f} {prefix}{unit}"
-    return f"{value:g} {unit}".rstrip()
 
 
 def table(rows: list[list[str]], header: list[str], right: set[int] | None = None) -> str:
@@ -37,9 +29,7 @@ def summary_text(a: Analysis, level: str = "stage") -> str:
         rows = [[n.name, n.op, fmt_shape(n.out_shape), f"{n.params:,}", si(n.macs)] for n in a.nodes]
         body = table(rows, ["node", "op", "output", "params", "MACs"], right={3, 4})
     else:
-        wanted = 1 if level == "stage" else 2
-        groups = [g for g in a.groups if g.level == wanted or (wanted == 2 and g.level == 1 and not any(
-            h.level == 2 and h.name.startswith(g.name + ".") for h in a.groups))]
+        groups = a.rollup("stage" if level == "stage" else "block")
         rows = [[g.name, str(g.nodes), f"{g.params:,}", f"{100 * g.params / max(a.params, 1):.1f}%", si(g.macs),
                  f"{100 * g.macs / max(a.macs, 1):.1f}%"] for g in groups]
         body = table(rows, [level, "nodes", "params", "% params", "MACs", "% MACs"])

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from engine.core.errors import SkipLabError
+from engine.core.registry import Registry
+from engine.core.text import short
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +61,14 @@ class Dataset:
 
 
 Loader = Callable[..., Dataset]
-_REGISTRY: dict[str, Loader] = {}
+DATASETS: Registry[Loader] = Registry("dataset")
 
 
 def register(name: str) -> Callable[[Loader], Loader]:
-    """Register a loader under ``name``; a second registration of the same name is a bug."""
+    """Register a loader under ``name``; a second registration of the same name names both definitions."""
 
     def deco(fn: Loader) -> Loader:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset {name!r} is already registered (by {_REGISTRY[name].__module__})")
-        _REGISTRY[name] = fn
+        DATASETS.register(name, fn, where=f"{fn.__module__}.{fn.__name__}")
         return fn
 
     return deco
@@ -76,7 +76,7 @@ def register(name: str) -> Callable[[Loader], Loader]:
 
 def dataset_names() -> list[str]:
     """Names accepted by :func:`load_dataset`, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(DATASETS.names())
 
 
 def dataset_options(name: str) -> dict[str, Any]:
@@ -90,12 +90,9 @@ def dataset_options(name: str) -> dict[str, Any]:
 
 
 def _get_loader(name: str) -> Loader:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise DataError(
-            f"unknown dataset {name!r}; expected one of: {', '.join(dataset_names())}"
-        ) from None
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {short(name)}; expected one of: {', '.join(dataset_names())}")
+    return DATASETS.get(name)
 
 
 def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:

@@ -5,13 +5,13 @@ Functions that need an optional extra (onnx, onnxruntime, tensorboard, safetenso
 requirements-extras.txt) import it on use and raise `MissingExtraError` naming the pip command.
 """
 
-from engine.export.emitters import Emitter, ExportError, register_emitter
+from engine.export.emitters import Emitter, ExportError
 from engine.export.extras import MissingExtraError
 from engine.export.pycode import export_python
 from engine.export.weights import WeightsError, WeightsReport, load_weights
 
 __all__ = ["Emitter", "ExportError", "MissingExtraError", "WeightsError", "WeightsReport", "export_python",
-           "load_weights", "register_emitter"]
+           "load_weights"]
 
 
 def __getattr__(name: str) -> object:

@@ -19,8 +19,7 @@ from engine.analysis import analyze
 from engine.arch import SpecLike, expand, load_spec
 from engine.build import INIT_SCHEMES, build, class_name
 from engine.core.text import fmt_shape
-from engine.export import emitters_extra  # noqa: F401 - registers the emitters of the ops_extra ops
-from engine.export.emitters import EMITTERS, Emitter, ExportError, emitter_for, resolve_helper
+from engine.export.emitters import NO_EMITTER, Emitter, ExportError, all_emitters, emitter_for, resolve_helper
 from engine.export.forward import TAKEN, forward_lines
 from engine.ir.graph import INPUT, Graph, Node, infer_shapes
 from engine.ir.ops import Shape, get_op
@@ -46,7 +45,7 @@ def model_class_name(graph: Graph) -> str:
     if not name.isidentifier() or keyword.iskeyword(name):
         name = "Net" + re.sub(r"\W", "", name)
     helpers = {h.rpartition(":")[2] if isinstance(h, str) else getattr(h, "__name__", "")
-               for e in EMITTERS.values() for h in e.helpers}
+               for e in all_emitters() for h in e.helpers}
     if name in TAKEN or name in helpers:
         name += "Model"
     return name
@@ -96,11 +95,7 @@ class _Writer:
                 missing.setdefault(node.op, node.name)
         if missing:
             listed = ", ".join(f"op {op!r} (node {node!r})" for op, node in missing.items())
-            raise ExportError(
-                f"cannot write this model as PyTorch source: no code emitter for {listed}. Register one with "
-                "engine.export.emitters.register_emitter(op, Emitter(module=..., call=...)) next to the op's "
-                "register_op, or export to ONNX instead (--format onnx)."
-            )
+            raise ExportError(f"cannot write this model as PyTorch source: no code emitter for {listed}; " + NO_EMITTER)
         return found
 
     def _ins(self, node: Node) -> list[Shape]:

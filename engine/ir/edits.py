@@ -1,14 +1,15 @@
 """Connectivity edits applied to any family's graph: add_skip, remove_skip, set_merge.
 
-`from`, `to` and `target` name a node (``stage1.block0.conv1``) or a block / stage / level prefix
+`from`, `to` and `target` name a node (``stage1.block0.conv1``) or a stage or block of the IR
 (``stage1.block2``, ``dec3``, ``layer12``), which stands for its output (`Graph.group_output`).
 
-- ``add_skip`` merges the output of `from` into the output of `to`: every consumer of `to` reads the
-  merge instead. Its nodes are named ``edit{i}.*`` (i = the edit's index in ``edits``), so their cost
-  rolls up as one group: ``edit{i}.adapter.conv`` + ``.adapter.bn`` (projection on images: 1x1 conv +
-  BN, strided when the map shrinks, He et al. 2016 option B), ``edit{i}.adapter.fc`` (projection on
-  vectors and tokens), ``edit{i}.adapter.pool`` (average-pool + zero-pad, no parameters, option A),
-  ``edit{i}.gate`` (gate merges) and ``edit{i}.merge``. A skip may not point backwards (a cycle).
+- ``add_skip`` merges the output of `from` into the output of `to`: every consumer of `to` reads the merge
+  instead. Its nodes are named ``edit{i}.*`` (i = the edit's index in ``edits``) and form the block
+  ``edit{i}`` in the target's stage, so their cost rolls up as one group: ``edit{i}.adapter.conv`` +
+  ``.adapter.bn`` (projection on images: 1x1 conv + BN, strided when the map shrinks, He et al. 2016 option
+  B), ``edit{i}.adapter.fc`` (projection on vectors and tokens), ``edit{i}.adapter.pool`` (average-pool +
+  zero-pad, no parameters, option A), ``edit{i}.gate`` (gate merges) and ``edit{i}.merge``. A skip may not
+  point backwards (a cycle).
 - ``remove_skip`` removes every merge (add, concat, highway) inside the target: the merge's output
   becomes its main input (a residual block's branch, a U-Net level's upsampled map, a dense layer's new
   features), and nodes left unused (projection shortcuts, gates) go with it.
@@ -28,8 +29,7 @@ import copy
 from engine.core.errors import ShapeError, SpecError
 from engine.core.text import fmt_shape
 from engine.ir.graph import INPUT, Graph, infer_shapes
-from engine.ir.ops import Shape, get_op
-from engine.ir.ops.extra import channels
+from engine.ir.ops import Shape, channels, get_op
 from engine.spec import AddSkip, Edit, SetMerge
 
 GATE_BIAS = -2.0
@@ -77,11 +77,12 @@ def _describe(edit: Edit) -> str:
 
 
 def _resolve(g: Graph, ref: str, path: str) -> str:
-    """A node name, or a block prefix's output node."""
+    """A node name, or the output node of a stage or block."""
     if ref in g.nodes:
         return ref
-    if any(n.startswith(ref + ".") for n in g.nodes):
-        return g.group_output(ref)
+    members = g.members(ref)
+    if members:
+        return members[-1]
     raise SpecError(path, f"{ref!r} is neither a node nor a block of this {g.family or 'model'}; blocks: "
                           + ", ".join(g.groups()[:12]) + " ...")
 
@@ -117,11 +118,11 @@ def _merges_in(g: Graph, ref: str, path: str) -> list[str]:
     if ref in g.nodes and _is_merge(g, ref):
         return [ref]
     order = g.topo_order()
-    found = [n for n in order if n.startswith(ref + ".") and _is_merge(g, n)]
+    found = [n for n in order if ref in (g.nodes[n].stage, g.nodes[n].block) and _is_merge(g, n)]
     if found:
         return found
-    with_skips = list(dict.fromkeys(n.rsplit(".", 1)[0] for n in order if "." in n and _is_merge(g, n)))
-    known = ref in g.nodes or any(n.startswith(ref + ".") for n in g.nodes)
+    with_skips = list(dict.fromkeys(g.nodes[n].group("block") for n in order if _is_merge(g, n)))
+    known = ref in g.nodes or bool(g.members(ref))
     what = (f"{ref!r} has no skip connection (no add, concat or gate merge in it)" if known
             else f"{ref!r} is neither a node nor a block of this {g.family or 'model'}")
     valid = ", ".join(with_skips[:12]) + (" ..." if len(with_skips) > 12 else "") if with_skips else "none"
@@ -148,6 +149,17 @@ def _add_skip(g: Graph, a: AddSkip, i: int, path: str) -> None:
         raise SpecError(f"{path}.add_skip", f"the graph already has nodes named {prefix}.*; rename them")
     output, users = g.output, g.consumers(dst)
     source_shape, target_shape = _shape_of(g, src), _shape_of(g, dst)
+    with g.scope(g.nodes[dst].stage, prefix):  # the edit's nodes: a block of their own in the target's stage
+        merge = _skip_nodes(g, a, src, dst, source_shape, target_shape, prefix)
+    for user in users:
+        node = g.nodes[user]
+        node.inputs = tuple(merge if s == dst else s for s in node.inputs)
+    g.output = merge if output == dst else output
+
+
+def _skip_nodes(g: Graph, a: AddSkip, src: str, dst: str, source_shape: Shape, target_shape: Shape,
+                prefix: str) -> str:
+    """The adapter, gate and merge of one add_skip; returns the merge node."""
     skip = _adapter(g, a, src, dst, source_shape, target_shape, prefix)
     labels = [f"{dst} (target)", f"skip from {src}"]
     meta = {"role": "merge", "main": 0, "hint": ADAPTER_HINT if a.adapter == "none" else
@@ -160,10 +172,7 @@ def _add_skip(g: Graph, a: AddSkip, i: int, path: str) -> None:
     else:
         op = "add" if a.merge == "add" else ("concat_last" if len(target_shape) == 2 else "concat")
         merge = g.add(f"{prefix}.merge", op, [dst, skip], {**meta, "input_labels": labels})
-    for user in users:
-        node = g.nodes[user]
-        node.inputs = tuple(merge if s == dst else s for s in node.inputs)
-    g.output = merge if output == dst else output
+    return merge
 
 
 def _stride(src: Shape, dst: Shape, ceil: bool) -> int | None:
@@ -260,8 +269,9 @@ def _set_merge(g: Graph, sm: SetMerge, path: str) -> None:
                 raise SpecError(f"{path}.merge", f"{merge} merges {len(skips) + 1} inputs; a gate merges two")
             parent = merge.rsplit(".", 1)[0] if "." in merge else merge
             output = g.output
-            gate = g.add(_free_name(g, f"{parent}.gate"), "gate", skips[0], {"role": "shortcut"},
-                         out_features=channels(_shape_of(g, main)), bias_init=GATE_BIAS)
+            with g.scope(node.stage, node.block):
+                gate = g.add(_free_name(g, f"{parent}.gate"), "gate", skips[0], {"role": "shortcut"},
+                             out_features=channels(_shape_of(g, main)), bias_init=GATE_BIAS)
             g.output = output
             node.op, node.args, node.inputs = "highway", {}, (main, gate, skips[0])
             node.meta.update(main=0, input_labels=["main path", "gate", "skip"])
@@ -278,16 +288,16 @@ def _set_merge(g: Graph, sm: SetMerge, path: str) -> None:
 
 
 def skip_endpoints(graph: Graph) -> list[str]:
-    """Candidate `from`/`to` endpoints for a skip edge: blocks and stages first, then every node."""
-    blocks = [g for g in graph.groups() if g.count(".") <= 1]
+    """Candidate `from`/`to` endpoints for a skip edge: stages and blocks first, then every node."""
+    blocks = graph.groups()
     nodes = [n.name for n in graph.compute_nodes()]
     return blocks + [n for n in nodes if n not in blocks]
 
 
 def removable_skips(graph: Graph) -> list[str]:
-    """Blocks that have a merge (a residual add or a skip concat) whose shortcut can be removed."""
+    """Blocks (or stages) that have a merge (a residual add or a skip concat) whose shortcut can be removed."""
     out = []
     for node in graph.compute_nodes():
-        if node.op in ("add", "concat") and node.meta.get("role") == "merge" and "." in node.name:
-            out.append(node.name.rsplit(".", 1)[0])
+        if node.op in ("add", "concat") and node.meta.get("role") == "merge" and (node.block or node.stage):
+            out.append(node.group("block"))
     return list(dict.fromkeys(out))

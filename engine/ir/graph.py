@@ -1,27 +1,34 @@
-"""The graph IR: named nodes, their inputs and op args, topological order and shape inference.
+"""The graph IR: named nodes, their inputs and op args, their stage and block, topological order and shapes.
 
-Node names are hierarchical and stable (``stage2.block0.conv1``): blocks and stages are name prefixes,
-so every statistic rolls up per block and stage, and names equal the built model's submodule names
-(and therefore its ``state_dict`` keys).
+Node names are hierarchical and stable (``stage2.block0.conv1``) and equal the built model's submodule
+names (and therefore its ``state_dict`` keys). Stages and blocks are facts of the IR, not of the names:
+the family's expander sets each node's ``stage`` and ``block`` (`Graph.scope`), edits keep them, and every
+rollup (analysis groups, tables, CSVs, diffs, gradient rollups, drawings, lesions) reads them through one
+function, `group_of`. A node in no block rolls up into its stage; a node in no stage (a hand-written graph
+node without one) is a group of its own.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import Any, Literal
 
 from engine.core.errors import ShapeError, SpecError
 from engine.core.limits import check_node_count
 from engine.ir.ops import Shape, get_op, validate_args
+from engine.ir.reserved import RESERVED
 
 INPUT = "input"
 _COMPONENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A submodule may not shadow an nn.Module attribute (``forward``, ``train``, ``to`` ...).
-_RESERVED = {name for name in dir(nn.Module) if not name.startswith("__")} | {"input"}
+_RESERVED = RESERVED  # a submodule may not shadow an nn.Module attribute (``forward``, ``train``, ``to`` ...)
+
+
+Level = Literal["stage", "block"]
+LEVELS: tuple[Level, ...] = ("stage", "block")
 
 
 @dataclass
@@ -30,8 +37,24 @@ class Node:
     op: str
     inputs: tuple[str, ...]
     args: dict[str, Any] = field(default_factory=dict)
-    # role ("branch" | "shortcut" | "merge" | ...), block/stage, input_labels, hint, zero_init ...
+    # role ("branch" | "shortcut" | "merge" | ...), input_labels, main, hint, zero_init ...
     meta: dict[str, Any] = field(default_factory=dict)
+    stage: str = ""  # "stem", "stage2", "encoder", "head" ... ("" : none)
+    block: str = ""  # the block inside the stage: "stage2.block0", "enc3", "layer7" ("": directly in the stage)
+
+    def group(self, level: Level) -> str:
+        return group_of(self.name, self.stage, self.block, level)
+
+
+def group_of(name: str, stage: str, block: str, level: Level) -> str:
+    """THE rollup rule: the group a node (or a node's row, which carries the same three fields) counts in.
+
+    ``stage``: its stage. ``block``: its block, or its stage when it sits directly in one (stem, head,
+    transitions). Either way a node in no stage is a group of its own, so every rollup sums to the totals.
+    """
+    if level == "block" and block:
+        return block
+    return stage or name
 
 
 @dataclass
@@ -45,6 +68,8 @@ class Graph:
     input_kind: str = "float"  # "float" images / vectors, or "tokens" (int64 ids)
     nodes: dict[str, Node] = field(default_factory=dict)
     output: str = ""
+    # (stage, block) given to nodes added without their own: set by `scope` while an expander works
+    current_scope: tuple[str, str] = field(default=("", ""), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if INPUT not in self.nodes:
@@ -52,16 +77,30 @@ class Graph:
 
     # ---- construction ----------------------------------------------------------------------------
 
+    @contextmanager
+    def scope(self, stage: str, block: str = "") -> Iterator[None]:
+        """Nodes added inside belong to `stage` and `block` (unless `add` is told otherwise)."""
+        saved = self.current_scope
+        self.current_scope = (stage, block)
+        try:
+            yield
+        finally:
+            self.current_scope = saved
+
     def add(self, name: str, op: str, inputs: str | list[str] | tuple[str, ...],
-            meta: dict[str, Any] | None = None, **args: Any) -> str:
-        """Add a node and return its name, so expansions read as a chain of calls."""
+            meta: dict[str, Any] | None = None, *, stage: str | None = None, block: str | None = None,
+            **args: Any) -> str:
+        """Add a node and return its name, so expansions read as a chain of calls. Its stage and block are
+        the current `scope`'s unless given."""
         if name in self.nodes:
             raise SpecError(name, "a node with this name already exists; node names must be unique")
         check_node_count(len(self.nodes), name)  # a 1e9-block spec stops here, not in the OOM killer
         check_name(name)
         ins = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         op_def = get_op(op)
-        self.nodes[name] = Node(name, op, ins, validate_args(op_def, args, name), dict(meta or {}))
+        scope_stage, scope_block = self.current_scope
+        self.nodes[name] = Node(name, op, ins, validate_args(op_def, args, name), dict(meta or {}),
+                                scope_stage if stage is None else stage, scope_block if block is None else block)
         self.output = name
         return name
 
@@ -104,20 +143,30 @@ class Graph:
                              hint="reverse the edge or pick a later target")
         return order
 
-    def groups(self) -> list[str]:
-        """Stage and block prefixes, in depth order: ``stem``, ``stage1``, ``stage1.block0`` ..."""
+    def groups(self, level: Level | None = None) -> list[str]:
+        """Group names in depth order: stages and blocks (``stem``, ``stage1``, ``stage1.block0`` ...), or the
+        groups of one level as `group_of` defines them (every node in exactly one)."""
         seen: dict[str, None] = {}
         for node in self.compute_nodes():
-            parts = node.name.split(".")
-            for depth in range(1, len(parts)):
-                seen.setdefault(".".join(parts[:depth]), None)
+            if level is not None:
+                seen.setdefault(node.group(level), None)
+                continue
+            for g in (node.stage, node.block):
+                if g:
+                    seen.setdefault(g, None)
         return list(seen)
 
-    def group_output(self, prefix: str) -> str:
-        """The last node (in depth order) whose name has this prefix: a block's or stage's output."""
-        names = [n for n in self.topo_order() if n == prefix or n.startswith(prefix + ".")]
+    def members(self, group: str) -> list[str]:
+        """The nodes of a stage or block, in topological order (empty when no such group)."""
+        return [n for n in self.topo_order() if group in (self.nodes[n].stage, self.nodes[n].block)]
+
+    def group_output(self, group: str) -> str:
+        """A node's own name, or the last node (in depth order) of a stage or block: its output."""
+        if group in self.nodes:
+            return group
+        names = self.members(group)
         if not names:
-            raise SpecError(prefix, "no node or block of this name; valid blocks: " + ", ".join(self.groups()[:12]))
+            raise SpecError(group, "no node or block of this name; valid blocks: " + ", ".join(self.groups()[:12]))
         return names[-1]
 
 

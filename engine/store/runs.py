@@ -52,6 +52,11 @@ _RUN_COLUMNS = ("id", "name", "spec_json", "config_json", "dataset", "device", "
                 "heartbeat_at", "summary_json")
 
 
+def _tables_with_run_id(c: Any) -> list[str]:
+    tables = [row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return [t for t in tables if any(col[1] == "run_id" for col in c.execute(f'PRAGMA table_info("{t}")'))]
+
+
 class RunStore(SqliteStore):
     """Runs, metrics, per-layer statistics and alerts in one SQLite file. Cheap to open; thread-safe."""
 
@@ -157,10 +162,12 @@ class RunStore(SqliteStore):
         return [self._run_dict(r) for r in rows]
 
     def delete_run(self, run_id: int) -> bool:
-        """Delete a run and everything logged for it; False if there was no such run."""
+        """Delete a run and everything logged for it, in every table of the store that refers to runs by
+        ``run_id`` (the run tables, and those other modules add: sweep membership, landscapes ...); False if
+        there was no such run."""
         with self._tx() as c:
-            for table in ("metrics", "layers", "layer_stats", "alerts"):
-                c.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            for table in _tables_with_run_id(c):
+                c.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
             deleted = c.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
         self._layer_counts.pop(run_id, None)
         return deleted

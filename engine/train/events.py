@@ -19,19 +19,15 @@ ACT_STATS = ("act_mean", "act_std", "act_zero_frac")
 
 @dataclass(frozen=True)
 class Layer:
-    """A parametrised node: the unit of every per-layer statistic. ``stage`` = the name's first component."""
+    """A parametrised node: the unit of every per-layer statistic, with the IR's stage and block of its node
+    (``block`` is the node's block, or its stage when it sits in none: `engine.ir.graph.group_of`)."""
 
     index: int
     name: str
     op: str
     stage: str
     params: int
-
-    @property
-    def block(self) -> str:
-        """``stage1.block0`` for ``stage1.block0.conv1`` (and its shortcut convs); the stage for ``stem.conv``."""
-        parts = self.name.split(".")
-        return ".".join(parts[:2]) if len(parts) >= 3 else parts[0]
+    block: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The row `RunStore.set_layers` takes."""

@@ -36,7 +36,8 @@ def find_layers(graph: Graph, model: nn.Module) -> tuple[list[Layer], list[list[
         ps = [p for p in model.get_submodule(node.name).parameters() if p.requires_grad]
         if not ps:
             continue
-        layers.append(Layer(len(layers), node.name, node.op, node.name.split(".")[0], sum(p.numel() for p in ps)))
+        layers.append(Layer(len(layers), node.name, node.op, node.group("stage"), sum(p.numel() for p in ps),
+                            node.group("block")))
         params.append(ps)
     return layers, params
 
@@ -93,8 +94,9 @@ class GradientMonitor:
         with torch.no_grad():
             self._before = torch._foreach_mul([p.detach() for p in self.params], 1.0)
 
-    def record(self, step: int, grad_norm: torch.Tensor) -> None:
-        """After the optimizer step: buffer one ``[len(GRAD_STATS), n_layers]`` row on the device."""
+    def gradient_stats(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        """Before any clipping, on the gradient backprop produced: ``[grad_norm, grad_mean_abs, grad_max_abs]``
+        per layer, float64 on the device (so every gradient statistic of a step describes one gradient)."""
         with torch.no_grad():
             grads, owner, counts = self._grads()
             l1 = torch._foreach_norm(grads, 1) if grads else []
@@ -103,6 +105,12 @@ class GradientMonitor:
             max_abs = torch.zeros(self.n, dtype=torch.float64, device=self.device)
             if linf:
                 max_abs.scatter_reduce_(0, owner, torch.stack(linf).double(), reduce="amax")
+            return torch.stack([grad_norm, mean_abs, max_abs])
+
+    def record(self, step: int, gradient_stats: torch.Tensor) -> None:
+        """After the optimizer step: buffer one ``[len(GRAD_STATS), n_layers]`` row on the device, from the
+        step's `gradient_stats` (taken before clipping) and the weights before and after the update."""
+        with torch.no_grad():
             if self._before is not None:
                 w = torch._foreach_norm(self._before)
                 weight = self._per_layer(list(w), self.owner, square=True).sqrt()
@@ -116,7 +124,7 @@ class GradientMonitor:
                 update = torch.full_like(weight, float("nan"))
             # A zero weight (a zero-initialised BN gamma and beta) has no meaningful ratio: NaN, not inf.
             ratio = torch.where(weight > 0, update / weight.clamp_min(1e-30), torch.full_like(weight, float("nan")))
-            row = torch.stack([grad_norm, mean_abs, max_abs, weight, ratio]).float()
+            row = torch.cat([gradient_stats, torch.stack([weight, ratio])]).float()
         self._rows.append((step, row))
 
     def _max_abs(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -165,10 +165,11 @@ class _Loop:
                 bad = bad | (lv > self.loss_limit)
         if self.sync_every == 1 and bool(bad):
             return bad  # on the CPU a check is free: stop before the update, so the diagnosis sees this step
+        if logged:  # the recorded gradient is what backprop produced, before clipping changes it
+            grad_stats = self.monitor.gradient_stats(layer_gn)
+            self.monitor.snapshot()
         if cfg.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, total.float())
-        if logged:
-            self.monitor.snapshot()
         if self.scaler:
             self.scaler.step(self.opt)
             self.scaler.update()
@@ -178,7 +179,7 @@ class _Loop:
         self._acc += torch.stack([loss.detach().double(), num.double(), den.double(), torch.ones((), device=self.device,
                                                                                                   dtype=torch.float64)])
         if logged:
-            self.monitor.record(step, layer_gn)
+            self.monitor.record(step, grad_stats)
             a = self._acc if self.dist is None else self.dist.sum(self._acc)
             self._rows.append((step, lr, torch.stack([a[0] / a[3], a[1] / a[2].clamp_min(1), total])))
             self._acc = torch.zeros_like(self._acc)

@@ -85,21 +85,26 @@ class _Builder:
 
     def build(self) -> Graph:
         s, g = self.spec, self.g
-        x = self.stem()
+        with g.scope("stem"):
+            x = self.stem()
         c = s.num_init_features
+        # Stages: each dense block (its dense layers are its blocks) and each transition between them.
         for b, layers in enumerate(s.block_config, start=1):
             for i in range(1, layers + 1):
-                x = self.dense_layer(f"block{b}.layer{i}", x)
+                with g.scope(f"block{b}", f"block{b}.layer{i}"):
+                    x = self.dense_layer(f"block{b}.layer{i}", x)
                 c += s.growth_rate
             if b < len(s.block_config):
                 c = max(1, int(c * s.compression))
-                x = self.bn_relu_conv(f"transition{b}", "", x, c, 1, "")
-                x = g.add(f"transition{b}.pool", "avgpool2d", x, kernel=2)
-        x = g.add("head.bn", "batchnorm2d", x)
-        x = g.add("head.relu", "relu", x)
-        x = g.add("head.pool", "global_avgpool", x)
-        x = g.add("head.flatten", "flatten", x)
-        g.add("head.fc", "linear", x, out_features=s.num_classes)
+                with g.scope(f"transition{b}"):
+                    x = self.bn_relu_conv(f"transition{b}", "", x, c, 1, "")
+                    x = g.add(f"transition{b}.pool", "avgpool2d", x, kernel=2)
+        with g.scope("head"):
+            x = g.add("head.bn", "batchnorm2d", x)
+            x = g.add("head.relu", "relu", x)
+            x = g.add("head.pool", "global_avgpool", x)
+            x = g.add("head.flatten", "flatten", x)
+            g.add("head.fc", "linear", x, out_features=s.num_classes)
         return g
 
 

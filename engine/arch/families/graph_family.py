@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.arch.families.registry import register_family
 from engine.core.errors import SpecError
-from engine.ir.graph import INPUT, Graph
+from engine.core.text import short
+from engine.ir.graph import INPUT, Graph, check_name
 from engine.spec import PosInt, SpecBase
 
 
@@ -18,6 +19,8 @@ class GraphNodeSpec(BaseModel):
     name: str
     op: str
     inputs: list[str] = Field(alias="in", default_factory=lambda: ["input"])
+    stage: str | None = Field(default=None, description="the stage this node rolls up into (tables, drawing)")
+    block: str | None = Field(default=None, description="the block inside its stage")
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -39,7 +42,8 @@ def expand_graph(spec: GraphSpec) -> Graph:
     for i, node in enumerate(spec.nodes):
         args = dict(node.model_extra or {})
         try:
-            g.add(node.name, node.op, node.inputs, **args)
+            _check_group_names(spec, i, node)
+            g.add(node.name, node.op, node.inputs, stage=node.stage or "", block=node.block or "", **args)
         except SpecError as exc:
             # Re-anchor the error on the spec field: nodes[3].kernel rather than the node's own name.
             field = exc.path.removeprefix(node.name).lstrip(".")
@@ -56,6 +60,25 @@ def expand_graph(spec: GraphSpec) -> Graph:
     if g.output not in g.nodes:
         raise SpecError("output", f"{g.output!r} is not a node; valid: {', '.join(n.name for n in spec.nodes)}")
     return g
+
+
+def _check_group_names(spec: GraphSpec, i: int, node: GraphNodeSpec) -> None:
+    """A stage or block is named like a node (dot-separated identifiers) but not after another node, so an edit
+    that names it (``add_skip: {to: ...}``) means one thing."""
+    for key in ("stage", "block"):
+        group = getattr(node, key)
+        if group is None:
+            continue
+        try:
+            check_name(group)
+        except SpecError:
+            raise SpecError(f"nodes[{i}].{key}", f"({node.name}) {short(group)} is not a group name; use "
+                            "dot-separated identifiers like 'stage1' or 'stage1.block0'") from None
+        if any(n.name == group for n in spec.nodes):
+            raise SpecError(f"nodes[{i}].{key}", f"({node.name}) {short(group)} is also a node's name; a group "
+                            "needs a name of its own")
+    if node.block and not node.stage:
+        raise SpecError(f"nodes[{i}].block", f"({node.name}) a block sits in a stage; give the node a stage too")
 
 
 def _check_token_flow(spec: GraphSpec, g: Graph, tokens: bool) -> None:

@@ -47,6 +47,9 @@ class MLPSpec(SpecBase):
         return v
 
 
+LAYERS_STAGE = "layers"  # the stage of the hidden layers (stem, layers, head)
+
+
 class _Builder:
     def __init__(self, spec: MLPSpec) -> None:
         self.spec = spec
@@ -94,16 +97,19 @@ class _Builder:
 
     def build(self) -> Graph:
         s, g = self.spec, self.g
-        x = g.add("stem.flatten", "flatten", INPUT) if len(s.input) > 1 else INPUT
-        # A pre-activation stem is the bare fc: the first layer normalises and activates its own input.
-        x = g.add("stem.fc", "linear", x, out_features=s.width) if self.preact else self.unit("stem", x, "")
-        for i in range(1, s.depth - 1):
-            x = self.layer(f"layer{i}", x)
-        if self.preact:  # the last layer's output has not been through norm / activation yet
-            if s.norm != "none":
-                x = g.add("head.norm", NORM_OPS[s.norm], x)
-            x = g.add("head.act", s.activation, x)
-        g.add("head.fc", "linear", x, out_features=s.num_classes)
+        with g.scope("stem"):
+            x = g.add("stem.flatten", "flatten", INPUT) if len(s.input) > 1 else INPUT
+            # A pre-activation stem is the bare fc: the first layer normalises and activates its own input.
+            x = g.add("stem.fc", "linear", x, out_features=s.width) if self.preact else self.unit("stem", x, "")
+        for i in range(1, s.depth - 1):  # one stage of hidden layers, each layer a block (with its skip)
+            with g.scope(LAYERS_STAGE, f"layer{i}"):
+                x = self.layer(f"layer{i}", x)
+        with g.scope("head"):
+            if self.preact:  # the last layer's output has not been through norm / activation yet
+                if s.norm != "none":
+                    x = g.add("head.norm", NORM_OPS[s.norm], x)
+                x = g.add("head.act", s.activation, x)
+            g.add("head.fc", "linear", x, out_features=s.num_classes)
         return g
 
 

@@ -12,12 +12,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from engine.arch.blocks import Layers, block_name, build_block, get_block
 from engine.arch.families.registry import register_family
 from engine.arch.presets import register_preset
 from engine.ir.graph import INPUT, Graph
 from engine.spec import PosInt, SpecBase, StrictModel
-
-EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
 class Stage(StrictModel):
@@ -53,114 +52,38 @@ class _Builder:
     def __init__(self, spec: ResNetSpec) -> None:
         self.spec = spec
         self.g = Graph(tuple(spec.input), name=spec.name, family="resnet", init="torchvision")
-        self.use_bn = spec.norm == "batch"
-
-    def conv(self, name: str, src: str, out: int, kernel: int, stride: int = 1, meta: dict | None = None) -> str:
-        # Without a norm layer the conv carries its own bias (the BN shift is what makes it redundant).
-        return self.g.add(name, "conv2d", src, meta, out_channels=out, kernel=kernel, stride=stride,
-                          bias=not self.use_bn)
-
-    def bn(self, name: str, src: str, meta: dict | None = None) -> str:
-        return self.g.add(name, "batchnorm2d", src, meta) if self.use_bn else src
-
-    def conv_bn_relu(self, prefix: str, idx: int, src: str, out: int, kernel: int, stride: int,
-                     relu: bool = True) -> str:
-        """Post-activation unit: conv -> BN -> ReLU (ReLU optional for the last unit of a branch)."""
-        meta = {"role": "branch"}
-        x = self.conv(f"{prefix}.conv{idx}", src, out, kernel, stride, meta)
-        x = self.bn(f"{prefix}.bn{idx}", x, meta)
-        return self.g.add(f"{prefix}.relu{idx}", "relu", x, meta) if relu else x
-
-    def bn_relu_conv(self, prefix: str, idx: int, src: str, out: int, kernel: int, stride: int) -> tuple[str, str]:
-        """Pre-activation unit: BN -> ReLU -> conv. Returns (pre-activated input, conv output)."""
-        meta = {"role": "branch"}
-        x = self.bn(f"{prefix}.bn{idx}", src, meta)
-        act = self.g.add(f"{prefix}.relu{idx}", "relu", x, meta)
-        return act, self.conv(f"{prefix}.conv{idx}", act, out, kernel, stride, meta)
-
-    # ---- parts -------------------------------------------------------------------------------------------
+        self.layers = Layers(self.g, norm=spec.norm == "batch")
 
     def stem(self, width: int) -> tuple[str, int]:
-        s = self.spec
+        s, lay = self.spec, self.layers
         if s.stem == "imagenet":
-            x = self.conv("stem.conv", INPUT, 64, 7, 2)
-            x = self.bn("stem.bn", x)
-            x = self.g.add("stem.relu", "relu", x)
+            x = lay.bn("stem.bn", lay.conv("stem.conv", INPUT, 64, 7, 2, role=""), role="")
+            x = lay.relu("stem.relu", x, role="")
             return self.g.add("stem.pool", "maxpool2d", x, kernel=3, stride=2, padding=1), 64
-        x = self.conv("stem.conv", INPUT, width, 3, 1)
+        x = lay.conv("stem.conv", INPUT, width, 3, 1, role="")
         if s.preact:  # the first pre-activation block normalises its own input (He et al. 2016b)
             return x, width
-        x = self.bn("stem.bn", x)
-        return self.g.add("stem.relu", "relu", x), width
-
-    def shortcut(self, prefix: str, src: str, preact_src: str, cin: int, cout: int, stride: int) -> str | None:
-        """The shortcut path's output node, or None for no shortcut (a plain net)."""
-        kind = self.spec.shortcut
-        if kind == "none":
-            return None
-        changes = stride != 1 or cin != cout
-        meta = {"role": "shortcut"}
-        if kind == "C" or (kind == "B" and changes):
-            # Pre-activation projections read the normalised input (He et al. 2016b, fig. 1b code).
-            x = self.conv(f"{prefix}.shortcut.conv", preact_src if self.spec.preact else src, cout, 1, stride, meta)
-            return x if self.spec.preact else self.bn(f"{prefix}.shortcut.bn", x, meta)
-        if changes:  # option A, or B where the shape does not change
-            return self.g.add(f"{prefix}.shortcut", "zeropad_shortcut", src, meta, out_channels=cout, stride=stride)
-        return src
-
-    def block(self, prefix: str, src: str, cin: int, width: int, stride: int) -> tuple[str, int]:
-        s = self.spec
-        cout = width * EXPANSION[s.block]
-        if s.preact:
-            if s.block == "basic":
-                act, x = self.bn_relu_conv(prefix, 1, src, width, 3, stride)
-                _, x = self.bn_relu_conv(prefix, 2, x, width, 3, 1)
-            else:
-                act, x = self.bn_relu_conv(prefix, 1, src, width, 1, 1)
-                _, x = self.bn_relu_conv(prefix, 2, x, width, 3, stride)
-                _, x = self.bn_relu_conv(prefix, 3, x, cout, 1, 1)
-            branch_end = x
-        else:
-            act = src
-            if s.block == "basic":
-                x = self.conv_bn_relu(prefix, 1, src, width, 3, stride)
-                x = self.conv_bn_relu(prefix, 2, x, width, 3, 1, relu=False)
-                last = 2
-            else:
-                x = self.conv_bn_relu(prefix, 1, src, width, 1, 1)
-                x = self.conv_bn_relu(prefix, 2, x, width, 3, stride)
-                x = self.conv_bn_relu(prefix, 3, x, cout, 1, 1, relu=False)
-                last = 3
-            branch_end = x
-        if s.zero_init_residual:
-            # Zero the last BN gamma of the branch (Goyal et al. 2017); without BN (or pre-activation,
-            # where the branch ends in a conv) zero the last conv instead, so the block starts as identity.
-            self.g.nodes[branch_end].meta["zero_init"] = True
-        short = self.shortcut(prefix, src, act, cin, cout, stride)
-        if short is not None:
-            x = self.g.add(f"{prefix}.add", "add", [branch_end, short], {
-                "role": "merge", "input_labels": ["residual branch", "shortcut"],
-                "hint": "use shortcut B or C (a projection) or an adapter",
-            })
-        if not s.preact:
-            # The same name with or without a shortcut, so a plain net and its residual twin line up.
-            x = self.g.add(f"{prefix}.relu{last}", "relu", x, {"role": "merge" if short is not None else "branch"})
-        return x, cout
+        return lay.relu("stem.relu", lay.bn("stem.bn", x, role=""), role=""), width
 
     def build(self) -> Graph:
-        s = self.spec
-        x, c = self.stem(s.stages[0].width)
+        s, g = self.spec, self.g
+        block = get_block(block_name(s.block, s.preact))
+        with g.scope("stem"):
+            x, c = self.stem(s.stages[0].width)
         for i, stage in enumerate(s.stages):
             stride = stage.stride if stage.stride is not None else (1 if i == 0 else 2)
             for b in range(stage.blocks):
-                x, c = self.block(f"stage{i + 1}.block{b}", x, c, stage.width, stride if b == 0 else 1)
-        if s.preact:
-            x = self.bn("head.bn", x)
-            x = self.g.add("head.relu", "relu", x)
-        x = self.g.add("head.pool", "global_avgpool", x)
-        x = self.g.add("head.flatten", "flatten", x)
-        self.g.add("head.fc", "linear", x, out_features=s.num_classes)
-        return self.g
+                name = f"stage{i + 1}.block{b}"
+                with g.scope(f"stage{i + 1}", name):
+                    x, c = build_block(self.layers, block, name, x, c, stage.width, stride if b == 0 else 1,
+                                       shortcut_kind=s.shortcut, zero_init=s.zero_init_residual)
+        with g.scope("head"):
+            if s.preact:
+                x = self.layers.relu("head.relu", self.layers.bn("head.bn", x, role=""), role="")
+            x = g.add("head.pool", "global_avgpool", x)
+            x = g.add("head.flatten", "flatten", x)
+            g.add("head.fc", "linear", x, out_features=s.num_classes)
+        return g
 
 
 @register_family("resnet", ResNetSpec)

@@ -93,29 +93,34 @@ class _Builder:
     def build(self) -> Graph:
         s, g = self.spec, self.g
         d, hidden = s.d_model, s.ffn or 4 * s.d_model
-        if len(s.input) == 1:
-            g.input_kind = "tokens"
-            g.nodes[INPUT].meta["vocab"] = s.vocab
-            x = g.add("embed.tok", "embedding", INPUT, num_embeddings=s.vocab, dim=d)
-        else:
-            x = g.add("embed.proj", "linear", INPUT, out_features=d)
-        if s.pos_embedding:
-            x = g.add("embed.pos", "pos_embedding", x)
+        with g.scope("embed"):
+            if len(s.input) == 1:
+                g.input_kind = "tokens"
+                g.nodes[INPUT].meta["vocab"] = s.vocab
+                x = g.add("embed.tok", "embedding", INPUT, num_embeddings=s.vocab, dim=d)
+            else:
+                x = g.add("embed.proj", "linear", INPUT, out_features=d)
+            if s.pos_embedding:
+                x = g.add("embed.pos", "pos_embedding", x)
+        # Stages: each encoder block; its blocks: the two residual sub-layers.
         for i in range(s.depth):
-            x = self.sublayer(f"block{i}.attn", x, [
-                ("qkv", "linear", {"out_features": 3 * d}),
-                ("attend", "self_attention", {"heads": s.heads}),
-                ("proj", "linear", {"out_features": d}),
-            ])
-            x = self.sublayer(f"block{i}.ffn", x, [
-                ("fc1", "linear", {"out_features": hidden}),
-                ("act", "gelu", {}),
-                ("fc2", "linear", {"out_features": d}),
-            ])
-        if s.norm == "pre":
-            x = self.norm("head.norm", x, "")
-        x = g.add("head.pool", "mean_tokens", x)
-        g.add("head.fc", "linear", x, out_features=s.num_classes)
+            with g.scope(f"block{i}", f"block{i}.attn"):
+                x = self.sublayer(f"block{i}.attn", x, [
+                    ("qkv", "linear", {"out_features": 3 * d}),
+                    ("attend", "self_attention", {"heads": s.heads}),
+                    ("proj", "linear", {"out_features": d}),
+                ])
+            with g.scope(f"block{i}", f"block{i}.ffn"):
+                x = self.sublayer(f"block{i}.ffn", x, [
+                    ("fc1", "linear", {"out_features": hidden}),
+                    ("act", "gelu", {}),
+                    ("fc2", "linear", {"out_features": d}),
+                ])
+        with g.scope("head"):
+            if s.norm == "pre":
+                x = self.norm("head.norm", x, "")
+            x = g.add("head.pool", "mean_tokens", x)
+            g.add("head.fc", "linear", x, out_features=s.num_classes)
         return g
 
 

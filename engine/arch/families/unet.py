@@ -89,27 +89,35 @@ class _Builder:
         *enc_widths, bottom = s.widths
         skips: list[str] = []
         x = INPUT
+        # Stages: encoder (its levels are blocks), bottleneck, decoder (each level's up-conv and its convs are
+        # blocks), head; the long skips run from encoder blocks to decoder blocks.
         for i, width in enumerate(enc_widths, start=1):
-            if i > 1:
-                x = g.add(f"enc{i}.pool", "maxpool2d", x, kernel=2)
-            x = self.double_conv(f"enc{i}", x, width)
+            with g.scope("encoder", f"enc{i}"):
+                if i > 1:
+                    x = g.add(f"enc{i}.pool", "maxpool2d", x, kernel=2)
+                x = self.double_conv(f"enc{i}", x, width)
             skips.append(x)
-        x = g.add("bottleneck.pool", "maxpool2d", x, kernel=2)
-        x = self.double_conv("bottleneck", x, bottom)
+        with g.scope("bottleneck"):
+            x = g.add("bottleneck.pool", "maxpool2d", x, kernel=2)
+            x = self.double_conv("bottleneck", x, bottom)
         for i in range(len(enc_widths), 0, -1):
             width = enc_widths[i - 1]
-            if s.up == "transpose":
-                x = g.add(f"up{i}.conv", "conv_transpose2d", x, out_channels=width, kernel=2, stride=2, bias=True)
-            else:
-                x = g.add(f"up{i}.upsample", "upsample", x, scale=2, mode="bilinear")
-                x = g.add(f"up{i}.conv", "conv2d", x, out_channels=width, kernel=1, bias=True)
-            if s.merge != "none":
-                # torch.cat([skip, upsampled], 1) as the reference; "main" = the input remove_skip keeps.
-                x = g.add(f"dec{i}.merge", s.merge, [skips[i - 1], x], {
-                    "role": "merge", "main": 1, "input_labels": [f"long skip from enc{i}", "upsampled"],
-                    "hint": "the long skip and the upsampled map must agree; check the input size"})
-            x = self.double_conv(f"dec{i}", x, width)
-        g.add("head.conv", "conv2d", x, out_channels=s.out_channels, kernel=1, bias=True)
+            with g.scope("decoder", f"up{i}"):
+                if s.up == "transpose":
+                    x = g.add(f"up{i}.conv", "conv_transpose2d", x, out_channels=width, kernel=2, stride=2,
+                              bias=True)
+                else:
+                    x = g.add(f"up{i}.upsample", "upsample", x, scale=2, mode="bilinear")
+                    x = g.add(f"up{i}.conv", "conv2d", x, out_channels=width, kernel=1, bias=True)
+            with g.scope("decoder", f"dec{i}"):
+                if s.merge != "none":
+                    # torch.cat([skip, upsampled], 1) as the reference; "main" = the input remove_skip keeps.
+                    x = g.add(f"dec{i}.merge", s.merge, [skips[i - 1], x], {
+                        "role": "merge", "main": 1, "input_labels": [f"long skip from enc{i}", "upsampled"],
+                        "hint": "the long skip and the upsampled map must agree; check the input size"})
+                x = self.double_conv(f"dec{i}", x, width)
+        with g.scope("head"):
+            g.add("head.conv", "conv2d", x, out_channels=s.out_channels, kernel=1, bias=True)
         return g
 
 

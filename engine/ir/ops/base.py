@@ -1,23 +1,21 @@
-"""The op registry: one entry per op = argument schema + shape rule + params rule + MACs/FLOPs rules +
-how to build it in PyTorch.
+"""The op registry's types: `OpDef` (one op's whole definition), `Arg` (one argument), `Example`, and the
+registry itself (`OPS`, `register_op`, `get_op`). No torch here: counting and shapes start fast; module
+factories import torch when a model is built (`engine.ir.ops.modules`).
 
 Shapes never include the batch dimension: an image is ``(C, H, W)``, a vector ``(F,)``, tokens ``(L,)``.
 
-Counting conventions (forward, batch 1), documented once here and used by `engine.analysis`:
+Counting conventions (forward, batch 1), used by `engine.analysis`:
 
 - ``macs``: multiply-accumulates of conv, linear and matmul only. This is the convention of
   torchvision's published "GFLOPS" column and of fvcore's conv/linear handles (one fused
   multiply-add = one "flop" there). Biases are not MACs.
-- ``flops``: 2 per MAC, plus the element-wise work each op's ``flops`` rule adds: bias adds
-  (1 per output element), BatchNorm in eval (a folded scale and shift: 2 per element), ReLU
-  (1 per element), max-pool (k*k - 1 comparisons per output), average pools (one add per input
-  element plus one divide per output), residual adds ((n - 1) per element). Concat, flatten,
-  zero-pad and identity move data and count 0.
+- ``flops``: the element-wise work beyond 2 per MAC, each op documenting its own (bias adds 1 per
+  output element, BatchNorm in eval a folded scale and shift 2, ReLU 1, max-pool k*k - 1 comparisons
+  per output, ...). Ops that only move data (concat, flatten, zero-pad, identity) count 0.
+- ``backward`` / ``saved``: the training cost (`engine.ir.ops.cost`).
 
-Training conventions (backward FLOPs, tensors saved for backward) are optional fields of `OpDef`,
-documented with their generic fallbacks in `engine.ir.ops.cost`.
-
-Other modules (``engine.arch.families.*``) register further ops with `register_op`.
+Adding an op is adding one `OpDef` to the module of its kind (docs/extending.md);
+tests/test_ops_registry.py checks every part of every registered op against PyTorch.
 """
 
 from __future__ import annotations
@@ -26,18 +24,27 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from engine.core.errors import RegistryError, SpecError
+from engine.core.registry import Registry
+from engine.ir.ops.attribution import Cost, Part, torchinfo_default
+from engine.ir.ops.cost import Backward, Saved
+from engine.ir.ops.emit import Emitter
+from engine.ir.ops.kinds import KINDS
 
-from engine.core.errors import RegistryError, ShapeError, SpecError
-from engine.core.text import fmt_shape
-from engine.ir.ops.cost import Backward, Saved, backward_of, saved_of
+if TYPE_CHECKING:
+    from torch import nn
 
 Shape = tuple[int, ...]
-__all__ = ["Backward", "Saved", "backward_of", "saved_of"]  # re-exported: rules live with each op
+Args = dict[str, Any]
 REQUIRED: Any = object()
+
+ShapeRule = Callable[[str, list[Shape], Args, dict[str, Any]], Shape]  # (node, input shapes, args, meta)
+ParamsRule = Callable[[list[Shape], Args], int]
+CountRule = Callable[[list[Shape], Shape, Args], int]  # (input shapes, output shape, args)
+ModuleFactory = Callable[[list[Shape], Args], "nn.Module"]
 
 
 @dataclass(frozen=True)
@@ -50,45 +57,91 @@ class Arg:
     doc: str = ""
 
 
+@dataclass(frozen=True)
+class Example:
+    """Inputs the registry tests run the op on: input shapes (no batch) and args. ``vocab`` > 0: the
+    input is int64 token ids below it."""
+
+    ins: tuple[Shape, ...]
+    args: Args = field(default_factory=dict)
+    vocab: int = 0
+
+
 def _zero(*_: Any) -> int:
     return 0
 
 
 @dataclass(frozen=True)
 class OpDef:
+    """Everything about one op. Only ``name``, ``kind`` and ``shape`` are needed to register it; the
+    registry tests (tests/test_ops_registry.py) fail for a built-in op that leaves out a part."""
+
     name: str
-    kind: str  # for colouring and grouping: conv, norm, act, pool, merge, linear, reshape, shortcut, io
-    shape: Callable[[str, list[Shape], dict[str, Any], dict[str, Any]], Shape]  # node, inputs, args, meta
-    params: Callable[[list[Shape], dict[str, Any]], int] = _zero
-    macs: Callable[[list[Shape], Shape, dict[str, Any]], int] = _zero
-    flops: Callable[[list[Shape], Shape, dict[str, Any]], int] = _zero  # element-wise FLOPs beyond 2*MACs
-    module: Callable[[list[Shape], dict[str, Any]], nn.Module] | None = None
-    function: Callable[..., Any] | None = None  # emitted as call_function when there is no module
+    kind: str  # an entry of engine.ir.ops.kinds.KINDS: its colour, and how analyses fold it
+    shape: ShapeRule  # PyTorch's own formula; a ShapeError naming the node where PyTorch would refuse
+    params: ParamsRule = _zero
+    macs: CountRule = _zero
+    flops: CountRule = _zero  # element-wise FLOPs beyond 2 * MACs
+    module: ModuleFactory | None = None  # builds the nn.Module (imports torch when called)
+    function: str | None = None  # "module:name" of the callable of an op without a module (add, concat)
     min_inputs: int = 1
     max_inputs: int | None = 1
     args: dict[str, Arg] = field(default_factory=dict)
     doc: str = ""
-    # Training rules, optional (None = the generic fallback of `backward_of` / `saved_of`).
-    backward: Callable[[list[Shape], Shape, dict[str, Any]], Backward] | None = None
-    saved: Callable[[list[Shape], Shape, dict[str, Any]], Saved] | None = None
+    # Training rules (engine.ir.ops.cost); None = the generic fallback of `backward_of` / `saved_of`.
+    backward: Callable[[list[Shape], Shape, Args], Backward] | None = None
+    saved: Callable[[list[Shape], Shape, Args], Saved] | None = None
     view: bool = False  # the output aliases the first input (no new memory)
+    # How the op is written as PyTorch source (engine.export.pycode); None for the graph input.
+    emitter: Emitter | None = None
+    # How the counting libraries see it (engine.analysis.crosscheck; rules in engine.ir.ops.attribution).
+    fvcore: Callable[[Cost], list[Part]] | None = None  # fvcore's count beyond our MACs (its extra handles)
+    fvcore_aten: dict[str, int] = field(default_factory=dict)  # aten calls of a function op (-1: n_inputs - 1)
+    torchinfo: Callable[[Cost], list[Part]] = torchinfo_default
+    flop_counter: Callable[[Cost], list[Part]] | None = None  # FlopCounterMode's backward beyond 2 x its MACs
+    examples: tuple[Example, ...] = ()
+
+    def callable(self) -> Callable[..., Any]:
+        """The function of a module-less op (imported now: it may need torch)."""
+        if self.function is None:
+            raise RegistryError(f"op {self.name!r} has a module, not a function")
+        return resolve(self.function)
 
 
-OPS: dict[str, OpDef] = {}
+def resolve(path: str) -> Any:
+    """The object a ``"package.module:name"`` string names."""
+    module, _, name = path.partition(":")
+    if module == "operator":
+        return getattr(operator, name)
+    return getattr(import_module(module), name)
+
+
+OPS: Registry[OpDef] = Registry("op")
 
 
 def register_op(op: OpDef) -> OpDef:
-    if op.name in OPS:
-        raise RegistryError(f"op {op.name!r} is already registered; pick another name")
-    OPS[op.name] = op
-    return op
+    """Add an op; its kind must be a registered kind. Twice the same name is an error naming both places."""
+    if op.kind not in KINDS:
+        raise RegistryError(f"op {op.name!r}: unknown kind {op.kind!r}; valid: {', '.join(sorted(KINDS))}")
+    if op.module is None and op.function is None and op.max_inputs != 0:
+        raise RegistryError(f"op {op.name!r} needs a module factory or a function")
+    return OPS.register(op.name, op, where=_where())
+
+
+def _where() -> str:
+    import sys
+
+    frame = sys._getframe(2)  # noqa: SLF001 - name the file that called register_op, as Registry does
+    return f"{frame.f_code.co_filename.rsplit('/engine/', 1)[-1]}:{frame.f_lineno}"
 
 
 def get_op(name: str) -> OpDef:
-    try:
-        return OPS[name]
-    except KeyError:
-        raise RegistryError(f"unknown op {name!r}; valid ops: {', '.join(sorted(OPS))}") from None
+    return OPS.get(name)
+
+
+def all_ops() -> list[OpDef]:
+    """Every registered op, in registration order (looked up now, so a test's scratch registry counts)."""
+    return OPS.values()
 
 
 def validate_args(op: OpDef, args: dict[str, Any], where: str) -> dict[str, Any]:
@@ -138,301 +191,50 @@ def numel(shape: Shape) -> int:
     return math.prod(shape)
 
 
-def _need_rank(node: str, shape: Shape, rank: int, what: str) -> None:
-    if len(shape) != rank:
-        raise ShapeError(node, f"expects {what}, got {fmt_shape(shape)}", expected=what, received=shape)
+def channels(shape: Shape) -> int:
+    """Channels of an image [C, H, W]; features (the last dim) of vectors and tokens."""
+    return shape[0] if len(shape) == 3 else shape[-1]
 
 
-def _spatial_out(node: str, size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """Output size of a conv/pool along one axis; names the node where the map would shrink to zero."""
-    out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-    if out <= 0 or stride > size:
-        raise ShapeError(
-            node,
-            f"the {size}x{size} map is too small for kernel {kernel}, stride {stride}, padding {padding}: "
-            "it would shrink to zero",
-            expected=f"a map of at least {max(stride, kernel - 2 * padding)}",
-            received=size,
-            hint="use a larger input or fewer stride-2 stages",
-        )
-    return out
+def per_element(k: int) -> CountRule:
+    """A count of `k` per output element (a flops or backward rule)."""
+    return lambda ins, out, a: k * numel(out)
 
 
-# ---- conv / linear ---------------------------------------------------------------------------------
-
-
-def _conv_pad(args: dict[str, Any]) -> int:
-    return args["kernel"] // 2 if args["padding"] is None else args["padding"]
-
-
-def _conv_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    (x,) = ins
-    _need_rank(node, x, 3, "an image [C, H, W]")
-    if x[0] % args["groups"] or args["out_channels"] % args["groups"]:
-        raise ShapeError(node, f"channels {x[0]} -> {args['out_channels']} are not divisible by groups "
-                               f"{args['groups']}", hint="use a groups value that divides both")
-    pad, k, s, d = _conv_pad(args), args["kernel"], args["stride"], args["dilation"]
-    return (args["out_channels"], _spatial_out(node, x[1], k, s, pad, d), _spatial_out(node, x[2], k, s, pad, d))
-
-
-def _conv_params(ins: list[Shape], args: dict[str, Any]) -> int:
-    cin = ins[0][0] // args["groups"]
-    return args["out_channels"] * cin * args["kernel"] ** 2 + (args["out_channels"] if args["bias"] else 0)
-
-
-def _conv_macs(ins: list[Shape], out: Shape, args: dict[str, Any]) -> int:
-    return numel(out) * (ins[0][0] // args["groups"]) * args["kernel"] ** 2
-
-
-def _bias_flops(ins: list[Shape], out: Shape, args: dict[str, Any]) -> int:
+def bias_flops(ins: list[Shape], out: Shape, args: Args) -> int:
+    """A bias adds 1 per output element."""
     return numel(out) if args.get("bias") else 0
 
 
-def weighted_backward(ins: list[Shape], out: Shape, args: dict[str, Any], macs: int) -> Backward:
-    """Conv / linear: dX and dW are each one product of the forward's size; the bias gradient sums dY
-    over every output position (1 add per output element)."""
-    return Backward(input_macs=macs, weight_macs=macs, weight_flops=numel(out) if args.get("bias") else 0)
+def same_shape(node: str, ins: list[Shape], args: Args, meta: dict[str, Any]) -> Shape:
+    return ins[0]
 
 
-def save_input(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
+def nothing_saved(ins: list[Shape], out: Shape, args: Args) -> Saved:
+    return Saved()
+
+
+def no_backward(ins: list[Shape], out: Shape, args: Args) -> Backward:
+    return Backward()
+
+
+def save_input(ins: list[Shape], out: Shape, args: Args) -> Saved:
     return Saved(inputs=(0,))
 
 
-def _conv_module(ins: list[Shape], args: dict[str, Any]) -> nn.Module:
-    return nn.Conv2d(ins[0][0], args["out_channels"], args["kernel"], stride=args["stride"],
-                     padding=_conv_pad(args), dilation=args["dilation"], groups=args["groups"],
-                     bias=args["bias"])
+def save_output(ins: list[Shape], out: Shape, args: Args) -> Saved:
+    return Saved(output=True)
 
 
-register_op(OpDef(
-    "conv2d", "conv", _conv_shape, _conv_params, _conv_macs, _bias_flops, _conv_module,
-    args={"out_channels": Arg(check="positive", doc="output channels"), "kernel": Arg(3, check="positive"),
-          "stride": Arg(1, check="positive"), "padding": Arg(None, check="nonneg"),
-          "dilation": Arg(1, check="positive"), "groups": Arg(1, check="positive"), "bias": Arg(False, bool)},
-    doc="2-D convolution; padding defaults to kernel // 2 ('same' at stride 1)",
-    backward=lambda ins, out, a: weighted_backward(ins, out, a, _conv_macs(ins, out, a)), saved=save_input,
-))
+def torch_nn(cls: str, *args: Any, **kwargs: Any) -> nn.Module:
+    """``torch.nn.<cls>(*args, **kwargs)``, importing torch only now (a module factory's building block)."""
+    from torch import nn
+
+    return getattr(nn, cls)(*args, **kwargs)
 
 
-def _linear_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    (x,) = ins
-    if len(x) < 1:
-        raise ShapeError(node, "expects at least one feature dimension", received=x)
-    return (*x[:-1], args["out_features"])
+def helper(name: str, *args: Any, **kwargs: Any) -> nn.Module:
+    """An instance of one of SkipLab's own modules (`engine.ir.ops.modules`), imported only now."""
+    from engine.ir.ops import modules
 
-
-def _linear_params(ins: list[Shape], args: dict[str, Any]) -> int:
-    return ins[0][-1] * args["out_features"] + (args["out_features"] if args["bias"] else 0)
-
-
-def _linear_macs(ins: list[Shape], out: Shape, args: dict[str, Any]) -> int:
-    return numel(out) * ins[0][-1]
-
-
-register_op(OpDef(
-    "linear", "linear", _linear_shape, _linear_params, _linear_macs, _bias_flops,
-    lambda ins, a: nn.Linear(ins[0][-1], a["out_features"], bias=a["bias"]),
-    args={"out_features": Arg(check="positive", doc="output features"), "bias": Arg(True, bool)},
-    doc="fully connected layer over the last dimension",
-    backward=lambda ins, out, a: weighted_backward(ins, out, a, _linear_macs(ins, out, a)), saved=save_input,
-))
-
-# ---- normalisation, activation, regularisation ---------------------------------------------------------
-
-
-def _same(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    return ins[0]
-
-
-def _bn_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    _need_rank(node, ins[0], 3, "an image [C, H, W]")
-    return ins[0]
-
-
-def bn_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
-    # Ioffe & Szegedy 2015, sec. 3: the channel sums d(beta) = sum dY and d(gamma) = sum dY * xhat, with
-    # xhat recomputed from the saved mean and 1/std (2 + 3 per element), then
-    # dX = gamma / std * (dY - d(beta) / N - xhat * d(gamma) / N) (4 per element).
-    return Backward(input_flops=4 * numel(out), weight_flops=5 * numel(out))
-
-
-def bn_saved(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Saved:
-    # native_batch_norm saves its input and the batch mean and 1/std per channel (float32); weight and
-    # running statistics are parameters and buffers, counted with the model.
-    return Saved(inputs=(0,), fixed_bytes=2 * ins[0][0] * 4)
-
-
-def elementwise_backward(ins: list[Shape], out: Shape, args: dict[str, Any]) -> Backward:
-    return Backward(input_flops=numel(out))  # one multiply / select per element
-
-
-register_op(OpDef(
-    "batchnorm2d", "norm", _bn_shape, lambda ins, a: 2 * ins[0][0], _zero,
-    lambda ins, out, a: 2 * numel(out), lambda ins, a: nn.BatchNorm2d(ins[0][0]),
-    doc="BatchNorm over channels (gamma and beta are parameters; running stats are buffers)",
-    backward=bn_backward, saved=bn_saved,
-))
-register_op(OpDef("relu", "act", _same, flops=lambda ins, out, a: numel(out), module=lambda ins, a: nn.ReLU(),
-                  doc="ReLU (not in place, so hooks and shortcuts see the pre-activation tensor)",
-                  backward=elementwise_backward, saved=lambda ins, out, a: Saved(output=True)))
-register_op(OpDef("identity", "shortcut", _same, module=lambda ins, a: nn.Identity(), doc="passes its input on",
-                  backward=lambda ins, out, a: Backward(), view=True))
-# In training, CPU dropout saves its scaled noise tensor (compute dtype; CUDA's fused kernel saves a bool mask).
-register_op(OpDef("dropout", "reg", _same, module=lambda ins, a: nn.Dropout(a["p"]),
-                  args={"p": Arg(0.5, float, "prob")}, doc="dropout (identity in eval)",
-                  backward=elementwise_backward, saved=lambda ins, out, a: Saved(extra=numel(out))))
-
-# ---- pooling and reshaping -----------------------------------------------------------------------------
-
-
-def _pool_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    (x,) = ins
-    _need_rank(node, x, 3, "an image [C, H, W]")
-    k, s, p = args["kernel"], args["stride"] or args["kernel"], args["padding"]
-    if p > k // 2:
-        raise ShapeError(node, f"padding {p} must be at most half the kernel {k}", hint="lower the padding")
-    return (x[0], _spatial_out(node, x[1], k, s, p), _spatial_out(node, x[2], k, s, p))
-
-
-_POOL_ARGS = {"kernel": Arg(2, check="positive"), "stride": Arg(None, check="positive"),
-              "padding": Arg(0, check="nonneg")}
-register_op(OpDef(
-    "maxpool2d", "pool", _pool_shape, flops=lambda ins, out, a: numel(out) * (a["kernel"] ** 2 - 1),
-    module=lambda ins, a: nn.MaxPool2d(a["kernel"], a["stride"] or a["kernel"], a["padding"]),
-    args=_POOL_ARGS, doc="max pooling; stride defaults to the kernel",
-    # Backward scatters each output gradient to its argmax (1 add per output); the forward saves its input
-    # and the int64 argmax indices (max_pool2d_with_indices).
-    backward=lambda ins, out, a: Backward(input_flops=numel(out)),
-    saved=lambda ins, out, a: Saved(inputs=(0,), extra_bytes=8 * numel(out)),
-))
-register_op(OpDef(
-    "avgpool2d", "pool", _pool_shape, flops=lambda ins, out, a: numel(out) * (a["kernel"] ** 2),
-    module=lambda ins, a: nn.AvgPool2d(a["kernel"], a["stride"] or a["kernel"], a["padding"]),
-    args=_POOL_ARGS, doc="average pooling; stride defaults to the kernel",
-    # Backward mirrors the forward: one divide per output, one add into each of the k*k inputs it averaged.
-    backward=lambda ins, out, a: Backward(input_flops=numel(out) * a["kernel"] ** 2), saved=save_input,
-))
-
-
-def _gap_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    _need_rank(node, ins[0], 3, "an image [C, H, W]")
-    return (ins[0][0], 1, 1)
-
-
-register_op(OpDef(
-    "global_avgpool", "pool", _gap_shape, flops=lambda ins, out, a: numel(ins[0]) + numel(out),
-    module=lambda ins, a: nn.AdaptiveAvgPool2d(1), doc="average over H and W to [C, 1, 1]",
-    # A 1x1 adaptive average is a mean: its backward spreads dY / (H * W) over the input (1 per input
-    # element) and needs no saved tensor, only the shape.
-    backward=lambda ins, out, a: Backward(input_flops=numel(ins[0])), saved=lambda ins, out, a: Saved(),
-))
-register_op(OpDef(
-    "flatten", "reshape", lambda node, ins, a, m: (numel(ins[0]),), module=lambda ins, a: nn.Flatten(1),
-    doc="flattens everything but the batch dimension", backward=lambda ins, out, a: Backward(), view=True,
-))
-
-# ---- merges and shortcuts ------------------------------------------------------------------------------
-
-
-def _labels(meta: dict[str, Any], n: int) -> list[str]:
-    labels = list(meta.get("input_labels", []))
-    return labels + [f"input {i}" for i in range(len(labels), n)]
-
-
-def _add_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    labels = _labels(meta, len(ins))
-    for shape, label in zip(ins[1:], labels[1:], strict=True):
-        if shape != ins[0]:
-            raise ShapeError(
-                node, f"cannot add {fmt_shape(ins[0])} ({labels[0]}) to {fmt_shape(shape)} ({label})",
-                expected=ins[0], received=shape,
-                hint=meta.get("hint", "insert a projection adapter or use concat"),
-            )
-    return ins[0]
-
-
-def _add_all(*xs: torch.Tensor) -> torch.Tensor:
-    out = xs[0]
-    for x in xs[1:]:
-        out = out + x
-    return out
-
-
-register_op(OpDef(
-    "add", "merge", _add_shape, flops=lambda ins, out, a: (len(ins) - 1) * numel(out),
-    function=operator.add, min_inputs=2, max_inputs=None, doc="element-wise sum (a residual merge)",
-    # d(a + b)/da = 1: every summand receives dY itself, nothing is computed or saved.
-    backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved(),
-))
-
-
-def _concat_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    labels = _labels(meta, len(ins))
-    first = ins[0]
-    for shape, label in zip(ins[1:], labels[1:], strict=True):
-        if len(shape) != len(first) or shape[1:] != first[1:]:
-            raise ShapeError(
-                node, f"cannot concatenate {fmt_shape(shape)} ({label}) onto {fmt_shape(first)} ({labels[0]}): "
-                "all but the channel dimension must match", expected=first, received=shape,
-                hint=meta.get("hint", "insert a pool adapter to match the spatial size"),
-            )
-    return (sum(s[0] for s in ins), *first[1:])
-
-
-def concat_channels(*xs: torch.Tensor) -> torch.Tensor:
-    """Concatenate along channels (dim 1 with the batch dimension)."""
-    return torch.cat(xs, dim=1)
-
-
-register_op(OpDef("concat", "merge", _concat_shape, function=concat_channels, min_inputs=2, max_inputs=None,
-                  doc="concatenation along channels (a dense merge)",
-                  # The backward slices dY back into its parts (views): no FLOPs, nothing saved.
-                  backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved()))
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A of He et al. 2016 (sec. 4.2): subsample by `stride`, append zero channels. No parameters."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        extra = out_channels - in_channels
-        # Split the zeros on both sides of the channels, as the reference CIFAR implementations do.
-        self.pad = (0, 0, 0, 0, extra // 2, extra - extra // 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]  # [N, C, ceil(H/s), ceil(W/s)]
-        return nn.functional.pad(x, self.pad)  # [N, C_out, ...]
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}, pad={self.pad[4:]}"
-
-
-def _zeropad_shape(node: str, ins: list[Shape], args: dict[str, Any], meta: dict[str, Any]) -> Shape:
-    (x,) = ins
-    _need_rank(node, x, 3, "an image [C, H, W]")
-    if args["out_channels"] < x[0]:
-        raise ShapeError(node, f"a zero-pad shortcut cannot reduce channels from {x[0]} to {args['out_channels']}",
-                         expected=f">= {x[0]} channels", received=args["out_channels"],
-                         hint="use shortcut B or C (a projection)")
-    s = args["stride"]
-    if s > x[1] or s > x[2]:
-        raise ShapeError(node, f"stride {s} on a {x[1]}x{x[2]} map would shrink it to zero",
-                         hint="use a larger input or fewer stride-2 stages")
-    return (args["out_channels"], -(-x[1] // s), -(-x[2] // s))
-
-
-register_op(OpDef(
-    "zeropad_shortcut", "shortcut", _zeropad_shape,
-    module=lambda ins, a: ZeroPadShortcut(ins[0][0], a["out_channels"], a["stride"]),
-    args={"out_channels": Arg(check="positive"), "stride": Arg(1, check="positive")},
-    doc="identity shortcut that subsamples and zero-pads channels (option A); no parameters",
-    # The backward slices dY (drops the padded channels) and scatters it strided: data movement only.
-    backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved(),
-))
-
-# The graph's input placeholder: its shape is the graph's input shape (see engine.ir.graph.infer_shapes).
-register_op(OpDef("input", "io", lambda node, ins, a, m: (), min_inputs=0, max_inputs=0,
-                  doc="the model input (images, vectors or token ids)",
-                  backward=lambda ins, out, a: Backward(), saved=lambda ins, out, a: Saved()))
+    return getattr(modules, name)(*args, **kwargs)

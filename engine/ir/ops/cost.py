@@ -18,6 +18,7 @@ consumers, which ops need an input gradient at all) are added by `engine.analysi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,3 +76,10 @@ def saved_of(op: OpDef, ins: list[Shape], out: Shape, args: dict[str, Any]) -> S
     if op.saved is not None:
         return op.saved(ins, out, args)
     return Saved() if op.view else Saved(inputs=tuple(range(len(ins))))
+
+
+def weighted_backward(out: tuple[int, ...], args: dict[str, Any], macs: int) -> Backward:
+    """Conv / linear: dX and dW each cost the forward's products; the bias gradient sums dY over every
+    output position (1 add per output element)."""
+    return Backward(input_macs=macs, weight_macs=macs,
+                    weight_flops=math.prod(out) if args.get("bias") else 0)

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.core.errors import SpecError
+from engine.core.registry import Registry
+from engine.core.text import short
 
 
 class ExperimentOptions(BaseModel):
@@ -107,24 +109,22 @@ class Experiment:
             raise SpecError(f"options.{key}", f"{msg}{got}") from None
 
 
-_EXPERIMENTS: dict[str, Experiment] = {}
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
 
 
 def register_experiment(exp: Experiment) -> Experiment:
-    if exp.name in _EXPERIMENTS:
-        raise ValueError(f"experiment {exp.name!r} is already registered")
-    _EXPERIMENTS[exp.name] = exp
-    return exp
+    return EXPERIMENTS.register(exp.name, exp, where=exp.__class__.__module__)
 
 
 def experiment_names() -> list[str]:
-    return list(_EXPERIMENTS)
+    return EXPERIMENTS.names()
 
 
 def get_experiment(name: str) -> Experiment:
-    if name not in _EXPERIMENTS:
-        raise SpecError("experiment", f"unknown experiment {name!r}; valid experiments: {', '.join(_EXPERIMENTS)}")
-    return _EXPERIMENTS[name]
+    if name not in EXPERIMENTS:
+        raise SpecError("experiment", f"unknown experiment {short(name)}; valid experiments: "
+                        f"{', '.join(EXPERIMENTS.names())}")
+    return EXPERIMENTS.get(name)
 
 
 def train_config(opts: ExperimentOptions, seed: int, dataset: str, **extra: Any) -> dict[str, Any]:

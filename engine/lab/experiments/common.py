@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from engine.core.errors import SpecError
 from engine.lab.experiments.base import ExperimentOptions, StoredRun
 from engine.lab.experiments.stats import mean_band, series
 
@@ -29,7 +30,8 @@ class ImageOptions(ExperimentOptions):
 
 def check_depth(depth: int) -> int:
     if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"a CIFAR ResNet has depth 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110), got {depth}")
+        raise SpecError("depth", "a CIFAR ResNet has depth 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110), "
+                        f"got {depth}")
     return depth
 
 

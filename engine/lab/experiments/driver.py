@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.arch import load_spec
+from engine.core.errors import SpecError
 from engine.lab.experiments.base import AnalysisContext, RunPlan, StoredRun, get_experiment
 from engine.store import RunStore, pid_alive
 from engine.store.experiments import EXP_ACTIVE, ExperimentStore
@@ -64,7 +65,7 @@ def progress(exp_id: int, store_path: str | Path | None = None) -> dict[str, Any
     es, rs = ExperimentStore(store_path), RunStore(store_path)
     rec = es.get(exp_id)
     if rec is None:
-        raise ValueError(f"no experiment {exp_id} in {es.path}")
+        raise SpecError("experiment", f"no experiment {exp_id} in {es.path}")
     total_steps = done_steps = done_runs = 0
     current = []
     for r in rec["runs"]:
@@ -96,7 +97,8 @@ def execute(exp_id: int, store_path: str | Path | None = None, *, jobs: int = 0,
     es, rs = ExperimentStore(store_path), RunStore(store_path)
     rec = es.get(exp_id)
     if rec is None:
-        raise ValueError(f"no experiment {exp_id} in {es.path}; list them with `python -m engine experiment --list`")
+        raise SpecError("experiment", f"no experiment {exp_id} in {es.path}; list them with "
+                        "`python -m engine experiment --list`")
     if not es.transition(exp_id, ("queued", "running", "interrupted", "failed"), "running"):
         return None  # cancelled before this process got to it
     es.set_pid(exp_id, os.getpid())
@@ -206,7 +208,7 @@ def analyse(exp_id: int, store_path: str | Path | None = None, *, on_event: Even
     es, rs = ExperimentStore(store_path), RunStore(store_path)
     rec = es.get(exp_id)
     if rec is None:
-        raise ValueError(f"no experiment {exp_id} in {es.path}")
+        raise SpecError("experiment", f"no experiment {exp_id} in {es.path}")
     exp = get_experiment(rec["name"])
     opts = exp.parse_options(rec["options"])
     stored = [StoredRun(_plan(r), int(r["run_id"]), rs.get_run(int(r["run_id"])) or {})
@@ -269,7 +271,7 @@ def cancel(exp_id: int, store_path: str | Path | None = None) -> str:
     es = ExperimentStore(store_path)
     rec = es.get(exp_id)
     if rec is None:
-        raise ValueError(f"no experiment {exp_id} in {es.path}")
+        raise SpecError("experiment", f"no experiment {exp_id} in {es.path}")
     if rec["status"] in EXP_ACTIVE:
         es.transition(exp_id, EXP_ACTIVE, "cancelled", "cancelled by the user")
         pid = rec.get("pid")

@@ -1,5 +1,5 @@
 """Shortcut gradient share during training: for every residual block, the norm of the gradient reaching the
-block input through the shortcut vs through the residual branch (definition in engine.lab.experiments.share),
+block input through the shortcut vs through the residual branch (definition in engine.train.probes.shortcut_share),
 measured by the ``shortcut_share`` probe every ``probe_every`` steps on a fixed batch.
 
 The claim it tests (Veit et al. 2016, sec. 5; He et al. 2016b, eq. 5): the shortcut carries the gradient
@@ -16,8 +16,8 @@ from pydantic import Field, field_validator
 
 from engine.lab.experiments.base import AnalysisContext, Experiment, RunPlan, register_experiment
 from engine.lab.experiments.common import ImageOptions, check_depth, cifar_net, curve_bands, image_config
-from engine.lab.experiments.share import BRANCH_GRAD, SHARE, SHORTCUT_GRAD
 from engine.lab.experiments.stats import seed_stats
+from engine.train.probes.shortcut_share import BRANCH_GRAD, SHARE, SHORTCUT_GRAD
 
 
 class ShareOptions(ImageOptions):
@@ -67,7 +67,7 @@ def _block_series(ctx: AnalysisContext, prefix: str) -> tuple[list[str], np.ndar
 
 def _blocks(ctx: AnalysisContext) -> list:
     from engine.arch import expand
-    from engine.lab.experiments.blocks import find_blocks
+    from engine.ir.residual import find_blocks
 
     return find_blocks(expand(ctx.runs[0].plan.spec)) if ctx.runs else []
 

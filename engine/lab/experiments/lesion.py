@@ -22,8 +22,8 @@ import torch
 from torch import fx
 
 from engine.ir.graph import Graph
-from engine.lab.experiments.blocks import Block, find_blocks
-from engine.lab.experiments.share import fx_name, fx_nodes
+from engine.ir.residual import Block, find_blocks
+from engine.train.probes.shortcut_share import fx_name, fx_nodes
 
 
 def removable(block: Block) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.core.errors import SpecError
 from engine.lab.sweeps.definition import Entry, SweepDef
 from engine.store import RunStore
 from engine.store.sweeps import attach_run, create_sweep, get_sweep
@@ -121,7 +122,7 @@ class Tracker:
     def poll(self) -> SweepProgress:
         sweep = get_sweep(self.store, self.sweep_id)
         if sweep is None:
-            raise ValueError(f"no sweep {self.sweep_id} in {self.store.path}")
+            raise SpecError("sweep", f"no sweep {self.sweep_id} in {self.store.path}")
         prog = SweepProgress(self.sweep_id, sweep["name"])
         for m in sweep["runs"]:
             run = self.store.get_run(m["run_id"])

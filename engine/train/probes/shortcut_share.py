@@ -29,8 +29,8 @@ import torch
 from torch import fx, nn
 
 from engine.ir.graph import INPUT, Graph
-from engine.lab.experiments.blocks import Block, find_blocks, input_consumers
-from engine.train.probes import Measure, ProbeContext, register_probe
+from engine.ir.residual import Block, find_blocks, input_consumers
+from engine.train.probes.base import Measure, ProbeContext, register_probe
 
 log = logging.getLogger(__name__)
 

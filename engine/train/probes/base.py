@@ -14,7 +14,6 @@ with probes follows the same trajectory as one without (tested).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +21,8 @@ import torch
 from torch import nn
 
 from engine.core.errors import SpecError
+from engine.core.registry import Registry
+from engine.core.text import short
 from engine.ir.graph import Graph
 
 Measure = Callable[[], dict[str, float]]
@@ -37,36 +38,25 @@ class ProbeContext:
 
 
 ProbeFactory = Callable[[ProbeContext], Measure]
-_PROBES: dict[str, ProbeFactory] = {}
-# Modules that register probes; imported on the first lookup so a fresh worker process finds them.
-_BUILTIN_MODULES = ("engine.lab.experiments.share",)
+PROBES: Registry[ProbeFactory] = Registry("probe")
 PROBE_BATCH = 64
 
 
 def register_probe(name: str) -> Callable[[ProbeFactory], ProbeFactory]:
     def deco(factory: ProbeFactory) -> ProbeFactory:
-        if name in _PROBES:
-            raise ValueError(f"probe {name!r} is already registered")
-        _PROBES[name] = factory
+        PROBES.register(name, factory, where=f"{factory.__module__}.{factory.__name__}")
         return factory
     return deco
 
 
-def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-
-
 def probe_names() -> list[str]:
-    _load_builtins()
-    return sorted(_PROBES)
+    return sorted(PROBES.names())
 
 
 def get_probe(name: str) -> ProbeFactory:
-    _load_builtins()
-    if name not in _PROBES:
-        raise SpecError("config.probes", f"unknown probe {name!r}; valid probes: {', '.join(sorted(_PROBES))}")
-    return _PROBES[name]
+    if name not in PROBES:
+        raise SpecError("config.probes", f"unknown probe {short(name)}; valid probes: {', '.join(probe_names())}")
+    return PROBES.get(name)
 
 
 class ProbeRunner:

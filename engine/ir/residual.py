@@ -1,10 +1,9 @@
 """Residual and plain blocks of a graph, for lesions and gradient-path measurements.
 
-A *block* is a name prefix (``stage2.block0``, ``layer7``) whose nodes read exactly one node from outside
-it: the block input. It is *residual* when it ends in a two-input ``add`` whose one input is the block
-input itself (identity shortcut) or reached from it only through shortcut-role nodes (zero-pad or
-projection, He et al. 2016 options A/B), and whose other input is the residual branch.
-"""
+A *block* is a block of the IR (``stage2.block0``, ``layer7``: the nodes the family's expander put in it) whose
+nodes read exactly one node from outside it: the block input. It is *residual* when it ends in a two-input
+``add`` whose one input is the block input itself (identity shortcut) or reached from it only through shortcut-
+role nodes (zero-pad or projection, He et al. 2016 options A/B), and whose other input is the residual branch."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from engine.ir.graph import Graph, infer_shapes
 
 @dataclass(frozen=True)
 class Block:
-    name: str  # the prefix
+    name: str  # the IR's block
     input: str  # the one node outside the block that it reads
     output: str  # its last node in depth order
     add: str | None  # the residual merge; None for a plain block
@@ -28,8 +27,8 @@ class Block:
         return self.add is not None
 
 
-def _in_block(name: str, prefix: str) -> bool:
-    return name.startswith(prefix + ".")
+def _in_block(graph: Graph, name: str, block: str) -> bool:
+    return name in graph.nodes and graph.nodes[name].block == block
 
 
 def _ancestors_in(graph: Graph, node: str, prefix: str) -> set[str]:
@@ -38,7 +37,7 @@ def _ancestors_in(graph: Graph, node: str, prefix: str) -> set[str]:
     stack = [node]
     while stack:
         n = stack.pop()
-        if n in seen or not _in_block(n, prefix):
+        if n in seen or not _in_block(graph, n, prefix):
             continue
         seen.add(n)
         stack.extend(graph.nodes[n].inputs)
@@ -46,16 +45,8 @@ def _ancestors_in(graph: Graph, node: str, prefix: str) -> set[str]:
 
 
 def _block_prefixes(graph: Graph) -> list[str]:
-    """``stage1.block0`` style prefixes (two components) or ``layer3`` style ones that own a merge or a whole
-    unit; edit-inserted groups (``edit0``) and stem / head are not blocks."""
-    prefixes: dict[str, None] = {}
-    for node in graph.compute_nodes():
-        parts = node.name.split(".")
-        if len(parts) < 2 or parts[0] in ("stem", "head") or parts[0].startswith("edit"):
-            continue
-        prefix = ".".join(parts[:2]) if len(parts) >= 3 else parts[0]
-        prefixes.setdefault(prefix, None)
-    return list(prefixes)
+    """The IR's blocks in depth order (stem, head and transitions sit in no block)."""
+    return list(dict.fromkeys(node.block for node in graph.compute_nodes() if node.block))
 
 
 def find_blocks(graph: Graph) -> list[Block]:
@@ -64,8 +55,8 @@ def find_blocks(graph: Graph) -> list[Block]:
     order = graph.topo_order()
     blocks: list[Block] = []
     for prefix in _block_prefixes(graph):
-        members = [n for n in order if _in_block(n, prefix)]
-        external = {s for n in members for s in graph.nodes[n].inputs if not _in_block(s, prefix)}
+        members = [n for n in order if _in_block(graph, n, prefix)]
+        external = {s for n in members for s in graph.nodes[n].inputs if not _in_block(graph, s, prefix)}
         if len(external) != 1:
             continue
         (x,) = external
@@ -104,7 +95,7 @@ def input_consumers(graph: Graph, block: Block) -> tuple[list[str], list[str]]:
     branch_side = _ancestors_in(graph, block.branch, block.name)
     shortcut, branch = [], []
     for c in graph.consumers(block.input):
-        if not _in_block(c, block.name):
+        if not _in_block(graph, c, block.name):
             continue
         on_short = c in short_side and (c != block.add or block.shortcut == block.input)
         on_branch = c in branch_side or (c == block.add and block.branch == block.input)
