@@ -6,11 +6,12 @@ Arrays passed to Plotly are numpy float32; live charts carry a stable `uirevisio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.text import plot
 from engine.api import INPUT, Analysis, Graph, fmt_shape, kind_colour, op_kind
 
 STAGE_COLOURS = ["#2f6fdf", "#e67e22", "#27ae60", "#9b59b6", "#e74c3c", "#16a085", "#f1c40f", "#7f8c8d"]
@@ -27,9 +28,9 @@ def _arc(x0: float, y0: float, x1: float, y1: float, lift: float, n: int = 24) -
 
 def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error_node: str | None = None,
                         values: Mapping[str, float] | None = None, value_label: str = "value",
-                        height: int = 360) -> go.Figure:
+                        height: int = 360, frozen: Collection[str] = ()) -> go.Figure:
     """Nodes in depth order, grouped by stage, skip edges as arcs, coloured by op kind (or by `values`,
-    e.g. gradient norms, on a log scale); `error_node` is drawn red."""
+    e.g. gradient norms, on a log scale); `error_node` is drawn red; `frozen` nodes (fine-tuning) grey squares."""
     order = [n for n in graph.topo_order()]
     x = {name: float(i) for i, name in enumerate(order)}
     y = {name: (1.0 if graph.nodes[name].meta.get("role") == "shortcut" else 0.0) for name in order}
@@ -64,16 +65,18 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
     for name in order:
         node = graph.nodes[name]
         row = rows.get(name)
-        text = f"<b>{name}</b><br>op: {node.op}"
+        text = f"<b>{plot(name)}</b><br>op: {plot(node.op)}"
         if row is not None:
             text += f"<br>out: {fmt_shape(row.out_shape)}<br>params: {row.params:,}<br>MACs: {row.macs:,}"
-        if values is not None and name in values:
-            text += f"<br>{value_label}: {values[name]:.3g}"
+        if name in frozen:
+            text += "<br>frozen: no gradient by design"
+        elif values is not None and name in values:
+            text += f"<br>{plot(value_label)}: {values[name]:.3g}"
         hover.append(text)
     xs = np.array([x[n] for n in order], dtype=np.float32)
     ys = np.array([y[n] for n in order], dtype=np.float32)
     if values is not None:
-        vals = np.array([values.get(n, np.nan) for n in order], dtype=np.float32)
+        vals = np.array([np.nan if n in frozen else values.get(n, np.nan) for n in order], dtype=np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             logv = np.where(vals > 0, np.log10(vals), np.nan).astype(np.float32)
         marker = {"size": 9, "color": logv, "colorscale": "Viridis", "showscale": True,
@@ -88,11 +91,17 @@ def architecture_figure(graph: Graph, analysis: Analysis | None = None, *, error
                                      marker={"size": 9, "color": kind_colour(kind),
                                              "line": {"width": 0.5, "color": "white"}},
                                      hovertext=[hover[i] for i in idx], hoverinfo="text"))
+    if frozen:
+        idx = [i for i, n in enumerate(order) if n in frozen]
+        fig.add_trace(go.Scatter(x=xs[idx], y=ys[idx], mode="markers", name="frozen",
+                                 marker={"size": 10, "symbol": "square", "color": "#aab4c3",
+                                         "line": {"width": 1, "color": "#5a6270"}},
+                                 hovertext=[hover[i] for i in idx], hoverinfo="text"))
     if error_node and error_node in x:
         fig.add_trace(go.Scatter(x=[x[error_node]], y=[y[error_node]], mode="markers+text", name="error",
                                  marker={"size": 18, "color": ERROR_COLOUR, "symbol": "x"},
-                                 text=[error_node], textposition="bottom center",
-                                 textfont={"color": ERROR_COLOUR}, hoverinfo="text", hovertext=[error_node]))
+                                 text=[plot(error_node)], textposition="bottom center",
+                                 textfont={"color": ERROR_COLOUR}, hoverinfo="text", hovertext=[plot(error_node)]))
     shapes, notes = _stage_bands(graph, order, x)
     fig.update_layout(
         shapes=shapes, annotations=notes,
@@ -116,7 +125,7 @@ def _stage_bands(graph: Graph, order: Sequence[str], x: Mapping[str, float]) -> 
     for i, (stage, xs) in enumerate(spans.items()):
         shapes.append({"type": "rect", "x0": min(xs) - 0.5, "x1": max(xs) + 0.5, "y0": -0.5, "y1": 3.1,
                        "layer": "below", "line": {"width": 0}, "fillcolor": "#f3f5f9" if i % 2 == 0 else "#ffffff"})
-        notes.append({"x": (min(xs) + max(xs)) / 2, "y": 3.0, "text": stage, "showarrow": False,
+        notes.append({"x": (min(xs) + max(xs)) / 2, "y": 3.0, "text": plot(stage), "showarrow": False,
                       "font": {"size": 11, "color": "#5a6270"}})
     return shapes, notes
 
@@ -132,7 +141,8 @@ def stage_params_bar(analyses: Mapping[str, Analysis], metric: str = "params") -
     for i, stage in enumerate(stages):
         vals = np.array([getattr(per_net[n][stage], metric) if stage in per_net[n] else 0 for n in nets],
                         dtype=np.float32)
-        fig.add_trace(go.Bar(x=nets, y=vals, name=stage, marker_color=STAGE_COLOURS[i % len(STAGE_COLOURS)]))
+        fig.add_trace(go.Bar(x=[plot(n) for n in nets], y=vals, name=plot(stage),
+                             marker_color=STAGE_COLOURS[i % len(STAGE_COLOURS)]))
     fig.update_layout(barmode="stack", height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       yaxis_title=metric, legend={"orientation": "h", "y": 1.08})
     return fig
@@ -143,9 +153,9 @@ def paired_bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], *,
     """Grouped bars: e.g. basic vs bottleneck for params and MACs."""
     fig = go.Figure()
     for i, (name, vals) in enumerate(series.items()):
-        fig.add_trace(go.Bar(x=list(labels), y=np.asarray(vals, dtype=np.float32), name=name,
+        fig.add_trace(go.Bar(x=[plot(label) for label in labels], y=np.asarray(vals, dtype=np.float32), name=plot(name),
                              marker_color=STAGE_COLOURS[i % len(STAGE_COLOURS)],
                              text=[f"{v:,.0f}" for v in vals], textposition="outside"))
-    fig.update_layout(barmode="group", height=360, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    fig.update_layout(barmode="group", height=360, title=plot(title, 200), margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       yaxis_type="log" if log else "linear", legend={"orientation": "h", "y": 1.1})
     return fig

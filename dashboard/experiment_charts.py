@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.charts import STAGE_COLOURS
 from dashboard.run_charts import _layout, curves
+from dashboard.text import plot
 
 Band = Mapping[str, Any]  # {"steps": [...], "mean": [...], "lo": [...], "hi": [...]}
 RESIDUAL_COLOUR, PLAIN_COLOUR = "#2f6fdf", "#e67e22"
@@ -47,9 +48,10 @@ def ratio_figure(bands: Mapping[str, Band | None], alerts: Mapping[str, list[dic
         steps, mean = _f(b["steps"]), _f(b["mean"])
         xs = np.array([a["step"] for a in items], dtype=np.float32)
         ys = np.interp(xs, steps, mean) if len(steps) else xs * np.nan
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"{label} alerts",
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=plot(f"{label} alerts"),
                                  marker={"symbol": "x", "size": 11, "color": STAGE_COLOURS[i % len(STAGE_COLOURS)]},
-                                 hovertext=[f"{a['kind']} (seed {a['seed']}): {a['message']}" for a in items],
+                                 hovertext=[plot(f"{a['kind']} (seed {a['seed']}): {a['message']}", 300)
+                                            for a in items],
                                  hovertemplate="%{hovertext}<extra></extra>"))
     return fig
 
@@ -62,7 +64,7 @@ def layer_profiles(profiles: Mapping[str, Sequence[float | None] | None], *, tit
         if not values:
             continue
         v = _f(values)
-        fig.add_trace(go.Scatter(x=np.arange(len(v), dtype=np.float32), y=v, mode="lines+markers", name=label,
+        fig.add_trace(go.Scatter(x=np.arange(len(v), dtype=np.float32), y=v, mode="lines+markers", name=plot(label),
                                  marker={"size": 4}, line={"color": STAGE_COLOURS[i % len(STAGE_COLOURS)]}))
     return _layout(fig, height=height, title=title, yaxis_type="log", xaxis_title="layer (0 = input side)",
                    yaxis_title="gradient norm", uirevision=title)
@@ -73,7 +75,8 @@ def log_heatmap(data: Mapping[str, Any], *, title: str, height: int = 360) -> go
     layers = list(data["layers"])
     z = np.array([_f(row) for row in data["log10"]], dtype=np.float32)
     fig = go.Figure(go.Heatmap(z=z, x=_f(data["steps"]), y=np.arange(len(layers)), colorscale="Viridis",
-                               colorbar={"title": "log10", "thickness": 12}, customdata=np.array(layers)[:, None]
+                               colorbar={"title": "log10", "thickness": 12},
+                               customdata=np.array([plot(n) for n in layers])[:, None]
                                .repeat(z.shape[1] if z.ndim == 2 else 0, axis=1),
                                hovertemplate="%{customdata}<br>step %{x}<br>log10 %{z:.2f}<extra></extra>"))
     return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title="layer (input at bottom)",
@@ -89,11 +92,12 @@ def lesion_bars(single: Mapping[str, Mapping[str, Any]], *, height: int = 380) -
             else STAGE_COLOURS[i % len(STAGE_COLOURS)]
         acc = _f(s["acc"])
         text = ["not removable" if not ok else "" for ok in s["removable"]]
-        fig.add_trace(go.Bar(x=list(s["blocks"]), y=np.nan_to_num(acc, nan=0.0), name=label, marker_color=colour,
+        fig.add_trace(go.Bar(x=[plot(b) for b in s["blocks"]], y=np.nan_to_num(acc, nan=0.0), name=plot(label),
+                             marker_color=colour,
                              text=text, textposition="outside",
                              error_y={"type": "data", "array": np.nan_to_num(_f(s.get("std")), nan=0.0)},
-                             hovertemplate="%{x}: %{y:.3f}<extra>" + label + "</extra>"))
-        fig.add_hline(y=s["base"], line_dash="dash", line_color=colour, annotation_text=f"{label} intact",
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + plot(label) + "</extra>"))
+        fig.add_hline(y=s["base"], line_dash="dash", line_color=colour, annotation_text=plot(f"{label} intact"),
                       annotation_position="top left")
     return _layout(fig, height=height, title="Accuracy with one block deleted", yaxis_title="validation accuracy",
                    xaxis_title="deleted block", barmode="group", uirevision="lesion-bars", yaxis_range=[0, 1.08])
@@ -103,7 +107,7 @@ def lesion_k_curve(k: Mapping[str, Mapping[str, Any]], *, chance: float = 0.1, h
     fig = go.Figure()
     for label, c in k.items():
         colour = RESIDUAL_COLOUR if label.startswith("resnet") else PLAIN_COLOUR
-        fig.add_trace(go.Scatter(x=_f(c["k"]), y=_f(c["mean"]), mode="lines+markers", name=label,
+        fig.add_trace(go.Scatter(x=_f(c["k"]), y=_f(c["mean"]), mode="lines+markers", name=plot(label),
                                  error_y={"type": "data", "array": _f(c["std"])}, line={"color": colour}))
     fig.add_hline(y=chance, line_dash="dot", line_color="#7f8c8d", annotation_text="chance")
     return _layout(fig, height=height, title="Deleting k random blocks", xaxis_title="blocks deleted (k)",
@@ -121,7 +125,7 @@ def path_lengths(paths: Mapping[str, Sequence[float]], *, height: int = 300) -> 
 
 def share_heatmap(data: Mapping[str, Any], *, height: int = 380) -> go.Figure:
     """Block x step heatmap of the shortcut share (0: all through the branch, 1: all through the shortcut)."""
-    blocks = list(data["blocks"])
+    blocks = [plot(b) for b in data["blocks"]]
     z = np.array([_f(r) for r in data["share"]], dtype=np.float32)
     fig = go.Figure(go.Heatmap(z=z, x=_f(data["steps"]), y=blocks, zmin=0, zmax=1, colorscale="RdBu",
                                colorbar={"title": "share", "thickness": 12},
@@ -141,8 +145,9 @@ def share_lines(data: Mapping[str, Any], *, height: int = 360) -> go.Figure:
     for i, (block, row) in enumerate(zip(data["blocks"], data["share"], strict=True)):
         # colour runs from the input side (blue) to the output side (red)
         colour = f"rgb({int(40 + 200 * i / n)}, 90, {int(240 - 200 * i / n)})"
-        fig.add_trace(go.Scatter(x=steps, y=_f(row), mode="lines", name=block, line={"color": colour, "width": 1.5},
-                                 hovertemplate=f"{block}<br>step %{{x}}<br>share %{{y:.2f}}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=steps, y=_f(row), mode="lines", name=plot(block),
+                                 line={"color": colour, "width": 1.5},
+                                 hovertemplate=f"{plot(block)}<br>step %{{x}}<br>share %{{y:.2f}}<extra></extra>"))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#7f8c8d")
     legend = len(data["blocks"]) <= LEGEND_MAX
     title = "Shortcut share per block" + ("" if legend else " (blue → red: input → output)")
@@ -155,7 +160,8 @@ def segmentation_grid(images: Sequence[Any], masks: Sequence[Any], preds: Mappin
     """One row per validation image: the image, the true mask, then each variant's predicted probability."""
     cols = ["image", "true mask", *preds]
     n = len(images)
-    fig = make_subplots(rows=n, cols=len(cols), column_titles=cols, horizontal_spacing=0.01, vertical_spacing=0.01)
+    fig = make_subplots(rows=n, cols=len(cols), column_titles=[plot(c) for c in cols], horizontal_spacing=0.01,
+                        vertical_spacing=0.01)
     for r in range(n):
         fig.add_trace(go.Image(z=np.asarray(images[r], dtype=np.uint8)), row=r + 1, col=1)
         for c, m in enumerate([masks[r], *[p[r] for p in preds.values()]], start=2):

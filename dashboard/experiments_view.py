@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import experiment_charts as ec
+from dashboard import text as safe
 from dashboard.landscape_view import render_experiment as render_landscape_experiment
 from engine.api import experiments
 
@@ -46,31 +47,32 @@ def options_form(exp: experiments.Experiment) -> dict[str, Any]:
         ann = field.annotation
         inner = _optional(ann)
         if (choices := _literal_choices(ann)) is not None:
-            value = col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)
+            value = col.selectbox(label, choices, index=choices.index(default), key=key, help=help_text)  # engine text
         elif typing.get_origin(ann) is list and (choices := _literal_choices(typing.get_args(ann)[0])) is not None:
-            value = col.multiselect(label, choices, default=default, key=key, help=help_text)
+            value = col.multiselect(label, choices, default=default, key=key, help=help_text)  # engine text
         elif typing.get_origin(ann) is list:
-            text = col.text_input(label, ", ".join(str(v) for v in default), key=key, help=help_text)
+            text = col.text_input(label, ", ".join(str(v) for v in default), key=key, help=help_text)  # engine text
             try:
                 value = [int(v) for v in text.replace(" ", "").split(",") if v]
             except ValueError:
                 value = default
         elif ann is bool:
-            value = col.checkbox(label, default, key=key, help=help_text)
+            value = col.checkbox(label, default, key=key, help=help_text)  # engine text
         elif ann is int or inner is int:
-            value = col.number_input(label, value=default, step=1, key=key, help=help_text)
+            value = col.number_input(label, value=default, step=1, key=key, help=help_text)  # engine text
             value = None if value is None else int(value)
         elif ann is float or inner is float:
-            value = col.number_input(label, value=default, format="%.4g", key=key, help=help_text)
+            value = col.number_input(label, value=default, format="%.4g", key=key, help=help_text)  # engine text
         else:
-            value = col.text_input(label, default or "", key=key, help=help_text) or None
+            value = col.text_input(label, default or "", key=key, help=help_text) or None  # engine text
         if value != default:
             values[name] = value
     return values
 
 
 def max_jobs() -> int:
-    return int(os.environ.get("SKIPLAB_MAX_RUNS", "1"))
+    """Runs trained side by side: SKIPLAB_MAX_RUNS, else 2 on a machine with 2 or more cores."""
+    return int(os.environ.get("SKIPLAB_MAX_RUNS", str(2 if (os.cpu_count() or 1) >= 2 else 1)))
 
 
 def experiment_label(rec: dict[str, Any]) -> str:
@@ -78,25 +80,60 @@ def experiment_label(rec: dict[str, Any]) -> str:
     return f"#{rec['id']} {rec['name']} · {rec['status']} · {when}"
 
 
-def render_progress(p: dict[str, Any]) -> None:
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    m, sec = divmod(int(round(seconds)), 60)
+    return f"{m}:{sec:02d}"
+
+
+def progress_text(p: dict[str, Any]) -> str:
+    """The bar's caption: status, runs done (and reused), the active runs, elapsed time and the ETA of the whole
+    experiment (engine.lab.experiments.progress: the fraction is of the training work, weighted by each run's cost)."""
     current = "; ".join(f"{c['label']} s{c['seed']}: step {c['step']}/{c['steps']}" for c in p["current"])
-    text = f"**{p['status']}** · runs {p['runs_done']}/{p['runs_total']} done"
+    text = f"{p['status']} · runs {p['runs_done']}/{p['runs_total']} done"
+    if p.get("runs_reused"):
+        text += f" ({p['runs_reused']} reused)"
     if current:
         text += f" · {current}"
     elif p["phase"] != p["status"]:
         text += f" · {p['phase']}"
-    st.progress(min(1.0, p["fraction"]), text=text)
+    text += f" · {_duration(p.get('elapsed_s'))} elapsed"
+    if p["status"] == "running":
+        text += f" · ETA {_duration(p.get('eta_s'))}"
+    return text
+
+
+def render_progress(p: dict[str, Any]) -> None:
+    st.progress(min(1.0, p["fraction"]), text=safe.md(progress_text(p), 400))
+
+
+def render_registered_claims(exp: experiments.Experiment) -> None:
+    """The claims as registered in the recipe, before any run: finding, source, statistic, threshold and why."""
+    rows = [{"kind": "check" if c.check else "claim", "claim": c.text, "source": c.source,
+             "statistic": c.statistic, "held when": f"{'>' if c.direction == 'above' else '<'} {c.threshold:g}",
+             "why this threshold": c.why, "the paper measured": c.paper_measured} for c in exp.claims]
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    if exp.setup:
+        st.caption("Setup: " + safe.md(exp.setup, safe.MESSAGE_LIMIT))
+
+
+_VERDICT_BOX = {"held": st.success, "did not hold": st.error, "inconclusive": st.warning}
 
 
 def render_results(name: str, results: dict[str, Any], key: str) -> None:
-    """The conclusion, the claims as held / not held, then the experiment's figures."""
+    """The conclusion, each claim's verdict (held / did not hold / inconclusive), then the experiment's figures."""
     if not results:
         st.info("No results yet.")
         return
-    st.markdown(f"**Conclusion.** {results.get('conclusion', '')}")
+    st.markdown("**Conclusion.**")
+    st.text(results.get("conclusion", ""))  # generated from run labels: shown literally, never as Markdown
     for c in results.get("claims", []):
-        (st.success if c["held"] else st.error)(f"**{'Held' if c['held'] else 'Did not hold'}:** {c['claim']} — "
-                                                f"{c['evidence']}")
+        verdict = c.get("verdict") or ("held" if c["held"] else "did not hold")
+        kind = "Check" if c.get("check") else "Claim"
+        _VERDICT_BOX.get(verdict, st.info)(safe.md(f"{kind} {verdict}: {c['claim']} ({c.get('source', '')}) — "
+                                                   f"{c['evidence']}", safe.MESSAGE_LIMIT))
     figs = results.get("figures", {})
     draw = _RENDERERS.get(name)
     if draw is not None:
@@ -108,7 +145,7 @@ def render_results(name: str, results: dict[str, Any], key: str) -> None:
 def _two(figs: list[Any], key: str) -> None:
     cols = st.columns(2)
     for i, fig in enumerate(figs):
-        cols[i % 2].plotly_chart(fig, key=f"{key}_{i}")
+        safe.chart(fig, key=f"{key}_{i}", container=cols[i % 2])
 
 
 def _degradation(f: dict[str, Any], key: str) -> None:
@@ -118,7 +155,7 @@ def _degradation(f: dict[str, Any], key: str) -> None:
 
 
 def _gradients(f: dict[str, Any], key: str) -> None:
-    st.plotly_chart(ec.ratio_figure(f["ratio"], f.get("alerts")), key=f"{key}_ratio")
+    safe.chart(ec.ratio_figure(f["ratio"], f.get("alerts")), key=f"{key}_ratio")
     _two([ec.layer_profiles(f["profile_init"], title="Gradient norm per layer at init"),
           ec.layer_profiles(f["profile_end"], title="Gradient norm per layer at the end"),
           ec.band_curves(f["loss"], title="Training loss", log_y=True),
@@ -127,14 +164,15 @@ def _gradients(f: dict[str, Any], key: str) -> None:
     if heat:
         cols = st.columns(len(heat))
         for col, (conn, data) in zip(cols, heat.items(), strict=True):
-            col.plotly_chart(ec.log_heatmap(data, title=f"{conn}: log10 grad norm (seed 0)"), key=f"{key}_h_{conn}")
+            safe.chart(ec.log_heatmap(data, title=f"{conn}: log10 grad norm (seed 0)"), key=f"{key}_h_{conn}",
+                       container=col)
     for conn, alerts in f.get("alerts", {}).items():
         for a in alerts[:3]:
-            st.warning(f"{conn}, seed {a['seed']}, step {a['step']}: **{a['kind']}** — {a['message']}")
+            safe.warning(f"{conn}, seed {a['seed']}, step {a['step']}: {a['kind']} — {a['message']}")
 
 
 def _lesion(f: dict[str, Any], key: str) -> None:
-    st.plotly_chart(ec.lesion_bars(f["single"]), key=f"{key}_bars")
+    safe.chart(ec.lesion_bars(f["single"]), key=f"{key}_bars")
     _two([ec.lesion_k_curve(f["k"]), ec.path_lengths(f["paths"])], key)
 
 
@@ -143,18 +181,25 @@ def _share(f: dict[str, Any], key: str) -> None:
     if heat.get("blocks"):
         _two([ec.share_heatmap(heat), ec.share_lines(heat)], key)
     if f.get("loss"):
-        st.plotly_chart(ec.band_curves(f["loss"], title="Training loss", log_y=True), key=f"{key}_loss")
+        safe.chart(ec.band_curves(f["loss"], title="Training loss", log_y=True), key=f"{key}_loss")
 
 
 def _unet(f: dict[str, Any], key: str) -> None:
     _two([ec.band_curves(f["val_iou"], title="Validation IoU"),
           ec.band_curves(f["iou"], title="Training IoU")], key)
     if f.get("images") and f.get("samples"):
-        st.plotly_chart(ec.segmentation_grid(f["images"], f["masks"], f["samples"]), key=f"{key}_grid")
+        safe.chart(ec.segmentation_grid(f["images"], f["masks"], f["samples"]), key=f"{key}_grid")
+
+
+def _transfer(f: dict[str, Any], key: str) -> None:
+    _two([ec.band_curves(f["val_acc"], title="Validation accuracy on the digits subset (mean ± std over seeds)",
+                         y_title="accuracy"),
+          ec.band_curves(f["loss"], title="Training loss on the digits subset", log_y=True),
+          ec.band_curves(f["pretrain_loss"], title="Pretraining loss on shapes", log_y=True)], key)
 
 
 _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _lesion, "shortcut_share": _share,
-              "unet_skips": _unet, "landscape": render_landscape_experiment}
+               "unet_skips": _unet, "transfer": _transfer, "landscape": render_landscape_experiment}
 
 
 @st.cache_resource(show_spinner=False)

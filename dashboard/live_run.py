@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.charts import architecture_figure
 from dashboard.run_charts import curves, gradient_flow, layer_heatmap
 from dashboard.runs_data import first_last_ratio, layer_view, metric_series
+from dashboard.train_form import init_headline
 from engine.api import RunStore, SkipLabError, expand
 
 ACTIVE = ("queued", "running")
@@ -45,7 +47,7 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     """Draw the run's state; returns its status (the caller stops polling once it is final)."""
     run = store.get_run(run_id)
     if run is None:
-        st.warning(f"Run #{run_id} is no longer in the store.")
+        safe.warning(f"Run #{run_id} is no longer in the store.")
         return "missing"
     status = str(run["status"])
     step = store.latest_step(run_id) or 0
@@ -54,26 +56,33 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     if it_s is None and (t0 := _started(run)) and step:
         it_s = step / max(1e-6, time.time() - t0)
     frac, text = progress_text(run, step, it_s)
-    st.progress(frac, text=f"**{status}** · {text}")
+    st.progress(frac, text="**" + safe.md(status) + "** · " + safe.md(text))
     if run.get("error"):
-        (st.error if status in ("failed", "diverged", "interrupted") else st.info)(run["error"])
+        (safe.error if status in ("failed", "diverged", "interrupted") else safe.info)(run["error"])
+    init = (run.get("summary") or {}).get("init")
+    if init:  # what the run started from (a checkpoint, frozen stages): literal text, paths are data
+        st.text(init_headline(init))
+        if init.get("report"):
+            with st.expander("Checkpoint report"):
+                st.code(init["report"], language=None)
     alerts = store.get_alerts(run_id)
     for alert in alerts[-5:]:
-        where = f" at layer `{alert['layer']}`" if alert.get("layer") else ""
-        st.warning(f"step {alert['step']}: **{alert['kind']}**{where} — {alert['message']}")
+        where = f" at layer {alert['layer']}" if alert.get("layer") else ""
+        st.warning(f"step {safe.md(alert['step'])}: **{safe.md(alert['kind'])}**{safe.md(where)} — "
+                   + safe.md(alert["message"], safe.MESSAGE_LIMIT))
 
     left, right = st.columns(2)
     loss = metric_series(store, run_id, "loss")
     val_loss = metric_series(store, run_id, "val_loss")
     series = {k: v for k, v in {"train loss": loss, "val loss": val_loss}.items() if v is not None}
     if series:
-        left.plotly_chart(curves(series, title="Loss", log_y=True), key=f"{key}_loss")
+        safe.chart(curves(series, title="Loss", log_y=True), key=f"{key}_loss", container=left)
     accs = {}
     for k in ("acc", "val_acc", "iou", "val_iou"):
         if (s := metric_series(store, run_id, k)) is not None:
             accs[k.replace("_", " ")] = s
     if accs:
-        right.plotly_chart(curves(accs, title="Accuracy / IoU"), key=f"{key}_acc")
+        safe.chart(curves(accs, title="Accuracy / IoU"), key=f"{key}_acc", container=right)
 
     view = layer_view(store, run_id)
     latest = store.get_layer_stats_at(run_id)
@@ -83,15 +92,18 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     at_step, stats = latest
     mean_abs = stats.get("grad_mean_abs", stats.get("grad_norm"))
     max_abs = stats.get("grad_max_abs", mean_abs)
-    st.plotly_chart(gradient_flow(view.names, view.stages, mean_abs, max_abs, step=at_step), key=f"{key}_flow")
+    safe.chart(gradient_flow(view.names, view.stages, mean_abs, max_abs, step=at_step, frozen=view.frozen),
+               key=f"{key}_flow")
     left, right = st.columns([3, 2])
     steps, matrix = store.get_layer_matrix(run_id, "grad_norm")
     if matrix.size:
-        left.plotly_chart(layer_heatmap(steps, matrix, view.names), key=f"{key}_heat")
+        names = [f"{n} (frozen)" if f else n for n, f in zip(view.names, view.frozen or [False] * len(view.names),
+                                                            strict=True)]
+        safe.chart(layer_heatmap(steps, matrix, names), key=f"{key}_heat", container=left)
     r_steps, ratio = first_last_ratio(store, run_id)
     if ratio.size:
-        right.plotly_chart(curves({"first / last": (r_steps, ratio)}, title="First / last layer gradient norm",
-                                  log_y=True), key=f"{key}_ratio")
+        safe.chart(curves({"first / last": (r_steps, ratio)}, title="First / last layer gradient norm", log_y=True),
+                   key=f"{key}_ratio", container=right)
     try:
         graph = expand(run["spec"])
     except SkipLabError:
@@ -99,6 +111,7 @@ def render_run(store: RunStore, run_id: int, key: str = "train") -> str:
     norms = stats.get("grad_norm")
     if norms is not None:
         values = {name: float(v) for name, v in zip(view.names, np.asarray(norms), strict=False)}
-        st.plotly_chart(architecture_figure(graph, values=values, value_label="grad norm", height=300),
-                        key=f"{key}_arch")
+        frozen = {name for name, f in zip(view.names, view.frozen, strict=False) if f}
+        safe.chart(architecture_figure(graph, values=values, value_label="grad norm", height=300, frozen=frozen),
+                   key=f"{key}_arch")
     return status

@@ -10,12 +10,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.charts import STAGE_COLOURS
+from dashboard.text import plot
 
 MAX_HEATMAP_COLUMNS = 500  # a browser draws ~500 columns crisply; more only costs payload
 
 
 def _layout(fig: go.Figure, *, height: int, title: str = "", uirevision: str = "", **axes: object) -> go.Figure:
-    fig.update_layout(height=height, title=title, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+    fig.update_layout(height=height, title=plot(title, 200),
+                      margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, uirevision=uirevision or title or "chart", **axes)
     if axes.get("yaxis_type") == "log":  # label decades only (1e-3, 1e-2, ...), not plotly's 2 and 5 minors
         fig.update_yaxes(dtick=1, exponentformat="power")
@@ -50,29 +52,59 @@ def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str, y
                                      fillcolor=colour, opacity=0.18, line={"width": 0}, hoverinfo="skip",
                                      showlegend=False))
         fig.add_trace(go.Scatter(x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.float32),
-                                 mode="lines", name=label, line={"color": colour, "width": 2}))
+                                 mode="lines", name=plot(label), line={"color": colour, "width": 2}))
     return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title=y_title,
                    yaxis_type="log" if log_y else "linear")
 
 
+FROZEN_COLOUR = "#aab4c3"
+
+
 def gradient_flow(layers: Sequence[str], stages: Sequence[str], mean_abs: np.ndarray, max_abs: np.ndarray, *,
-                  step: int | None = None, height: int = 360) -> go.Figure:
-    """Mean and max |g| per layer at one step, layers in depth order, coloured by stage, log scale."""
+                  step: int | None = None, height: int = 360, frozen: Sequence[bool] | None = None) -> go.Figure:
+    """Mean and max |g| per layer at one step, layers in depth order, coloured by stage, log scale. Frozen layers
+    (fine-tuning) are shaded and labelled: their gradient is zero by design, which a log axis cannot draw."""
     stage_order = list(dict.fromkeys(stages))
     colours = [STAGE_COLOURS[stage_order.index(s) % len(STAGE_COLOURS)] for s in stages]
+    if frozen is not None and any(frozen):  # NaN, not 0: the mean line breaks over the frozen band
+        mask = np.asarray(frozen, dtype=bool)
+        mean_abs = np.where(mask, np.nan, np.asarray(mean_abs, dtype=np.float64))
+        max_abs = np.where(mask, np.nan, np.asarray(max_abs, dtype=np.float64))
     x = np.arange(len(layers), dtype=np.float32)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=np.asarray(max_abs, dtype=np.float32), name="max |g|", marker_color=colours,
-                         opacity=0.35, hovertext=list(layers), hovertemplate="%{hovertext}<br>max |g| %{y:.3g}"))
+                         opacity=0.35, hovertext=[plot(n) for n in layers],
+                         hovertemplate="%{hovertext}<br>max |g| %{y:.3g}"))
     fig.add_trace(go.Scatter(x=x, y=np.asarray(mean_abs, dtype=np.float32), name="mean |g|", mode="lines+markers",
                              marker={"color": colours, "size": 6}, line={"color": "#34495e", "width": 1},
-                             hovertext=list(layers), hovertemplate="%{hovertext}<br>mean |g| %{y:.3g}"))
+                             hovertext=[plot(n) for n in layers], hovertemplate="%{hovertext}<br>mean |g| %{y:.3g}"))
     ticks = [i for i in range(len(layers)) if i == 0 or stages[i] != stages[i - 1]]
     title = "Gradient flow" + (f" at step {step}" if step is not None else "")
+    _shade_frozen(fig, list(frozen or []))
     return _layout(fig, height=height, title=title, yaxis_type="log", yaxis_title="|gradient|", barmode="overlay",
                    uirevision="gradient-flow",
-                   xaxis={"tickmode": "array", "tickvals": ticks, "ticktext": [stages[i] for i in ticks],
+                   xaxis={"tickmode": "array", "tickvals": ticks, "ticktext": [plot(stages[i]) for i in ticks],
                           "title": "layer (input → output)"})
+
+
+def frozen_spans(frozen: Sequence[bool]) -> list[tuple[int, int]]:
+    """Runs of consecutive frozen layers as (first, last) indices."""
+    spans: list[tuple[int, int]] = []
+    for i, f in enumerate(frozen):
+        if not f:
+            continue
+        if spans and spans[-1][1] == i - 1:
+            spans[-1] = (spans[-1][0], i)
+        else:
+            spans.append((i, i))
+    return spans
+
+
+def _shade_frozen(fig: go.Figure, frozen: list[bool]) -> None:
+    for a, b in frozen_spans(frozen):
+        fig.add_vrect(x0=a - 0.5, x1=b + 0.5, fillcolor=FROZEN_COLOUR, opacity=0.3, line_width=0, layer="below",
+                      annotation_text="frozen: no gradient by design", annotation_position="top left",
+                      annotation_font={"size": 11, "color": "#5a6270"})
 
 
 def layer_heatmap(steps: np.ndarray, matrix: np.ndarray, layers: Sequence[str], *, title: str = "log10 grad norm",
@@ -87,7 +119,7 @@ def layer_heatmap(steps: np.ndarray, matrix: np.ndarray, layers: Sequence[str], 
     return _layout(fig, height=height, title=title, uirevision="heatmap-" + title,
                    yaxis={"title": "layer (input at bottom)", "tickmode": "array",
                           "tickvals": list(range(0, len(layers), max(1, len(layers) // 12))),
-                          "ticktext": [layers[i] for i in range(0, len(layers), max(1, len(layers) // 12))]},
+                          "ticktext": [plot(layers[i]) for i in range(0, len(layers), max(1, len(layers) // 12))]},
                    xaxis_title="step")
 
 
@@ -98,7 +130,7 @@ def depth_profiles(profiles: Mapping[str, np.ndarray], *, title: str = "Gradient
     for i, (label, values) in enumerate(profiles.items()):
         v = np.asarray(values, dtype=np.float32)
         depth = np.linspace(0.0, 1.0, len(v), dtype=np.float32)
-        fig.add_trace(go.Scatter(x=depth, y=v, mode="lines+markers", name=label, marker={"size": 4},
+        fig.add_trace(go.Scatter(x=depth, y=v, mode="lines+markers", name=plot(label), marker={"size": 4},
                                  line={"color": STAGE_COLOURS[i % len(STAGE_COLOURS)]}))
     return _layout(fig, height=height, title=title, yaxis_type="log", xaxis_title="relative depth (0 = input)",
                    yaxis_title="grad norm", uirevision="profiles")

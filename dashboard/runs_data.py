@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,22 +51,30 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
 class LayerView:
     names: list[str]
     stages: list[str]
+    frozen: list[bool] = field(default_factory=list)  # per layer: frozen for fine-tuning (no gradient by design)
+
+    @property
+    def trained(self) -> list[int]:
+        """Indices of the layers that train."""
+        return [i for i in range(len(self.names)) if not (self.frozen and self.frozen[i])]
 
 
 def layer_view(store: RunStore, run_id: int) -> LayerView:
     layers = store.get_layers(run_id)
     names = [layer["name"] for layer in layers]
     stages = [layer.get("stage") or layer["name"] for layer in layers]  # the IR's stage, recorded with the run
-    return LayerView(names, stages)
+    return LayerView(names, stages, [bool(layer.get("frozen")) for layer in layers])
 
 
 def first_last_ratio(store: RunStore, run_id: int, stat: str = "grad_norm") -> tuple[np.ndarray, np.ndarray]:
-    """First-layer over last-layer gradient norm per logged step (vanishing: << 1, exploding toward input: >> 1)."""
+    """First-layer over last-layer gradient norm per logged step (vanishing: << 1, exploding toward input: >> 1).
+    Frozen layers (fine-tuning) are left out: the first layer is the first one that trains."""
     steps, matrix = store.get_layer_matrix(run_id, stat)
-    if matrix.size == 0:
+    trained = layer_view(store, run_id).trained
+    if matrix.size == 0 or not trained:
         return steps, np.zeros(0, dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = matrix[0] / matrix[-1]
+        ratio = matrix[trained[0]] / matrix[trained[-1]]
     return steps, ratio.astype(np.float32)
 
 

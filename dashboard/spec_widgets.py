@@ -87,24 +87,26 @@ def spec_widgets(spec: dict[str, Any], key: str) -> dict[str, Any]:
         if origin is Literal:
             options = list(get_args(ann))
             out[name] = col.selectbox(label, options, index=options.index(value) if value in options else 0,
-                                      key=wkey, help=help_text)
+                                      key=wkey, help=help_text)  # engine text
         elif ann is bool:
-            out[name] = col.toggle(label, value=bool(value), key=wkey, help=help_text)
+            out[name] = col.toggle(label, value=bool(value), key=wkey, help=help_text)  # engine text
         elif ann is int:
             if optional and value is None:
-                text = col.text_input(label, "", key=wkey, help=(help_text or "") + " (blank: default)")
+                text = col.text_input(label, "", key=wkey, help=(help_text or "") + " (blank: default)")  # engine text
                 out[name] = int(text) if text.strip().lstrip("-").isdigit() else (None if not text.strip() else text)
             else:
-                out[name] = int(col.number_input(label, value=int(value), step=1, key=wkey, help=help_text))
+                out[name] = int(col.number_input(label, value=int(value), step=1, key=wkey,  # engine text
+                                                 help=help_text))
         elif ann is float:
-            out[name] = float(col.number_input(label, value=float(value), key=wkey, help=help_text, format="%.4g"))
+            out[name] = float(col.number_input(label, value=float(value), key=wkey, help=help_text,  # engine text
+                                               format="%.4g"))
         elif origin is list:
             item = get_args(ann)[0] if get_args(ann) else int
             item = _unwrap(item)[0]
-            text = col.text_input(label, _list_text(value or []), key=wkey, help=help_text)
+            text = col.text_input(label, _list_text(value or []), key=wkey, help=help_text)  # engine text
             out[name] = _parse_list(text, item if item in (int, float, str) else str)
         elif ann is str:
-            out[name] = col.text_input(label, str(value or ""), key=wkey, help=help_text)
+            out[name] = col.text_input(label, str(value or ""), key=wkey, help=help_text)  # engine text
         # other annotations are edited in YAML
     for name, sub, value, help_text in tables:
         out[name] = _table_editor(name, sub, value or [], f"{key}_{name}", help_text)
@@ -113,7 +115,7 @@ def spec_widgets(spec: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _table_editor(name: str, sub: type[BaseModel], rows: list[dict[str, Any]], key: str,
                   help_text: str | None) -> list[dict[str, Any]]:
-    st.caption(f"**{name}** — {help_text}" if help_text else f"**{name}**")
+    st.caption(f"**{name}** — {help_text}" if help_text else f"**{name}**")  # engine text
     fields = list(sub.model_fields)
     frame = pd.DataFrame([{f: r.get(f) for f in fields} for r in rows], columns=fields)
     for f in fields:

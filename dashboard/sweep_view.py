@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.run_charts import curves
 from dashboard.sweeps import depth_bands, load, metric_bands, sweep_labels
 from engine.api import RunStore, sweep_variant_rows
@@ -23,22 +24,22 @@ def render_sweep(store: RunStore) -> None:
         st.info("This sweep has no runs in the store.")
         return
     statuses = pd.Series([m["status"] for m in sweep["runs"]]).value_counts().to_dict()
-    st.caption(f"{len(sweep['runs'])} runs · " + " · ".join(f"{v} {k}" for k, v in statuses.items()))
+    safe.caption(f"{len(sweep['runs'])} runs · " + " · ".join(f"{v} {k}" for k, v in statuses.items()))
 
     left, right = st.columns(2)
     loss, loss_bands = metric_bands(store, sweep, ("loss",))
-    left.plotly_chart(curves(loss, title="Training loss (mean ± sd over seeds)", log_y=True, bands=loss_bands),
-                      key="compare_sweep_loss")
+    safe.chart(curves(loss, title="Training loss (mean ± sd over seeds)", log_y=True, bands=loss_bands),
+               key="compare_sweep_loss", container=left)
     acc, acc_bands = metric_bands(store, sweep, ("val_acc", "val_iou"))
-    right.plotly_chart(curves(acc, title="Validation accuracy / IoU (mean ± sd)", bands=acc_bands),
-                       key="compare_sweep_acc")
+    safe.chart(curves(acc, title="Validation accuracy / IoU (mean ± sd)", bands=acc_bands),
+               key="compare_sweep_acc", container=right)
 
     prof, prof_bands = depth_bands(store, sweep)
     if prof:
         fig = curves(prof, title="Gradient norm by relative depth at the end (mean ± sd)", log_y=True,
                      bands=prof_bands)
         fig.update_layout(xaxis_title="relative depth (0 = input)", yaxis_title="grad norm")
-        st.plotly_chart(fig, key="compare_sweep_profile")
+        safe.chart(fig, key="compare_sweep_profile")
 
     st.subheader("Variants")
     rows = sweep_variant_rows(store, sweep)

@@ -51,14 +51,13 @@ __all__ = [
     "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation",
     "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
     "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model",
-    "canonical_json", "cancel_landscape", "compare", "compare_landscapes", "crosscheck", "dataset_names",
-    "default_store_path", "describe_landscape", "describe_shatter", "dumps", "evaluate", "expand",
-    "landscape", "landscape_job", "landscape_options", "landscape_store", "launch_landscape", "launch_shatter",
-    "list_landscapes", "shatter",
-    "export_python", "family_names", "fmt_bytes", "fmt_shape", "get_family", "get_op", "get_preset", "get_runner",
-    "get_sweep", "kind_colour", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "op_kind", "parse",
-    "preset_names", "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si",
-    "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
+    "canonical_json", "cancel_landscape", "check_checkpoint", "compare", "compare_landscapes", "crosscheck",
+    "dataset_names", "default_store_path", "describe_landscape", "describe_shatter", "dumps", "evaluate", "expand",
+    "export_python", "family_names", "fmt_bytes", "fmt_shape", "freeze_choices", "get_family", "get_op",
+    "get_preset", "get_runner", "get_sweep", "kind_colour", "landscape", "landscape_job", "landscape_options",
+    "landscape_store", "launch_landscape", "launch_shatter", "list_landscapes", "list_sweeps", "load", "load_spec",
+    "loads", "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips", "resolve",
+    "run_archive", "save", "shatter", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
 ]
 
 
@@ -150,6 +149,16 @@ def sweep_variant_rows(store: RunStore, sweep: dict[str, Any]) -> list[dict[str,
     from engine.lab.sweeps.results import variant_rows
 
     return variant_rows(store, sweep)
+
+
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
+
+
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
 
 
 def __getattr__(name: str) -> Any:
@@ -251,6 +260,28 @@ def describe_shatter(result: dict[str, Any]) -> str:
     from engine.lab.landscape.conclusion import describe_shatter as describe
 
     return describe(result)
+
+
+# ---- transfer learning ---------------------------------------------------------------------------------------
+
+
+def check_checkpoint(spec: SpecLike, source: str, *, store: RunStore | None = None, new_head: bool = False) -> Any:
+    """How a checkpoint (a local file, or ``run:ID`` of ``store``) maps onto the spec's model: an
+    `engine.export.checkpoints.TransferReport` (``.text()``, ``.to_json()``, ``.complete``). Nothing is trained."""
+    from engine.export.checkpoints import load_checkpoint
+    from engine.train.transfer import is_reference, resolve_source
+
+    if is_reference(source):
+        path = resolve_source(store if store is not None else RunStore(), source)
+        return load_checkpoint(load_spec(spec), path, new_head=new_head, trusted=True)
+    return load_checkpoint(load_spec(spec), source, new_head=new_head)
+
+
+def freeze_choices(spec: SpecLike) -> list[str]:
+    """What ``freeze`` accepts for this spec: stem, stage1 ... stageN, backbone; empty for a spec without stages."""
+    from engine.train.transfer import freeze_choices as choices
+
+    return choices(expand(load_spec(spec)))
 
 
 # ---- export --------------------------------------------------------------------------------------------------

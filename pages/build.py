@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from dashboard.build_state import EditHistory, Totals, evaluate, removable_skips, skip_endpoints
+from dashboard import text as safe
+from dashboard.build_state import EditHistory, Totals, removable_skips, skip_endpoints
 from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
-from dashboard.state import python_code
+from dashboard.state import evaluate_spec, python_code_file
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.api import (
     FAMILIES,
@@ -61,7 +62,7 @@ if "build_spec" not in ss:
         else:
             load_spec(to_dict(get_preset("resnet20")))
     except ValueError as exc:
-        st.warning(f"Could not open the linked spec: {exc}")
+        safe.warning(f"Could not open the linked spec: {exc}")
         load_spec(to_dict(get_preset("resnet20")))
 
 st.title("Build")
@@ -86,7 +87,7 @@ with tab_knobs:
     spec["name"] = ss.build_spec.get("name", "")
     spec["edits"] = list(ss.build_spec.get("edits", []))
 
-ev = evaluate(spec, batch=int(batch))
+ev = evaluate_spec(spec, batch=int(batch))
 ss.build_spec = spec
 if ev.ok:
     ss.build_good_graph = ev.graph
@@ -135,18 +136,17 @@ with tab_yaml:
         try:
             parsed = loads(text)
         except SkipLabError as exc:
-            st.error(f"{exc}")
+            safe.error(exc)
         else:
             load_spec(to_dict(parsed))
             st.rerun()
 
 # ---- results ------------------------------------------------------------------------------------------
 if not ev.ok:
-    where = (f" (field `{ev.error_field}`)" if ev.error_field else
-             f" (node `{ev.error_node}`)" if ev.error_node else "")
-    st.error(f"**This architecture does not build{where}.** {ev.error}")
+    where = (f" (field {ev.error_field})" if ev.error_field else f" (node {ev.error_node})" if ev.error_node else "")
+    st.error(f"**This architecture does not build{safe.md(where)}.** " + safe.md(ev.error, safe.MESSAGE_LIMIT))
     if ev.graph is not None:
-        st.plotly_chart(architecture_figure(ev.graph, error_node=ev.error_node), key="build_arch_error")
+        safe.chart(architecture_figure(ev.graph, error_node=ev.error_node), key="build_arch_error")
     st.stop()
 
 a = ev.analysis
@@ -160,19 +160,22 @@ def delta(attr: str, fmt=si) -> str | None:  # noqa: ANN001
     return None if not d else ("+" if d > 0 else "-") + fmt(abs(d))
 
 
-m = st.columns(5)
-m[0].metric("Parameters", f"{a.params:,}", delta("params", lambda v: f"{v:,}"), delta_color="off",
-            help="Trainable parameters (BN running statistics are buffers, not parameters).")
-m[1].metric("MACs", si(a.macs), delta("macs"), delta_color="off",
-            help="Multiply-accumulates of conv, linear and matmul at batch 1 (torchvision's 'GFLOPS').")
-m[2].metric("FLOPs (forward)", si(a.flops), delta("flops"), delta_color="off",
-            help="2 per MAC plus element-wise work (BN, ReLU, pooling, adds), at batch 1.")
-m[3].metric("Depth", a.depth, delta("depth", str), delta_color="off",
-            help="Conv and linear layers outside shortcut paths (how ResNet depth is counted).")
-m[4].metric(f"Training memory (batch {batch})", si(history.current.memory, "B"), delta("memory", lambda v: si(v, "B")),
-            delta_color="off", help="Weights, gradients, optimizer state and saved activations (float32).")
+metrics = [  # (label, value, change since the last valid spec, help): numbers and our own words only
+    ("Parameters", f"{a.params:,}", delta("params", lambda v: f"{v:,}"),
+     "Trainable parameters (BN running statistics are buffers, not parameters)."),
+    ("MACs", si(a.macs), delta("macs"), "Multiply-accumulates of conv, linear and matmul at batch 1 (torchvision's "
+     "'GFLOPS')."),
+    ("FLOPs (forward)", si(a.flops), delta("flops"), "2 per MAC plus element-wise work (BN, ReLU, pooling, adds), at "
+     "batch 1."),
+    ("Depth", a.depth, delta("depth", str), "Conv and linear layers outside shortcut paths (how ResNet depth is "
+     "counted)."),
+    (f"Training memory (batch {batch})", si(history.current.memory, "B"), delta("memory", lambda v: si(v, "B")),
+     "Weights, gradients, optimizer state and saved activations (float32)."),
+]
+for col, (label, value, change, help_text) in zip(st.columns(5), metrics, strict=True):
+    col.metric(label, value, change, delta_color="off", help=help_text)  # engine text
 
-st.plotly_chart(architecture_figure(ev.graph, a), key="build_arch")
+safe.chart(architecture_figure(ev.graph, a), key="build_arch")
 
 level = st.segmented_control("Table rows", ["stage", "block", "node"], default="stage", key="build_level",
                              help="Fold the per-node table into blocks and stages.")
@@ -192,7 +195,7 @@ with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
             with st.spinner("Running fvcore, FlopCounterMode and torchinfo…"):
                 ss.build_xcheck_result = (canonical_json(ev.spec), crosscheck(ev.spec, isolate=True))
         except SkipLabError as exc:
-            st.error(str(exc))
+            safe.error(exc)
     result = ss.get("build_xcheck_result")
     if result and result[0] == canonical_json(ev.spec):
         rows = [{"tool": r.tool, "total": r.total, "counts": r.counts, "reconciliation": r.reconciliation,
@@ -203,25 +206,22 @@ with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
             st.warning("Some totals are not fully explained: the residual is shown, not hidden.")
 
 d = st.columns(5)
-stem = ev.spec.name or ev.spec.family
+stem = safe.file_stem(ev.spec.name or ev.spec.family)
 d[0].download_button("Spec (YAML)", dumps(ev.spec), file_name=f"{stem}.yaml", mime="application/x-yaml",
                      key="build_dl_yaml", help="The spec: load it with `python -m engine summary FILE`.")
 d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{stem}.json", mime="application/json",
                      key="build_dl_json")
 d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{stem}_summary.csv", mime="text/csv",
                      key="build_dl_csv", help="The table above, at its current folding.")
-try:
-    code = python_code(canonical_json(ev.spec))
-    d[3].download_button("PyTorch code (.py)", code, file_name=f"{stem}.py", mime="text/x-python",
-                         key="build_dl_py", help="One standalone file that imports only torch: paste it anywhere.")
-except SkipLabError as exc:
-    d[3].caption(f"No code export: {exc}")
+d[3].download_button("PyTorch code (.py)", python_code_file(canonical_json(ev.spec)), file_name=f"{stem}.py",
+                     mime="text/x-python", key="build_dl_py",
+                     help="One standalone file that imports only torch: paste it anywhere. Written when you click.")
 if d[4].button("Prepare ONNX", key="build_onnx", help="Exports with torch.onnx (needs the onnx extra)."):
     try:
         with st.spinner("Exporting to ONNX…"):
             ss.build_onnx_bytes = (canonical_json(ev.spec), onnx_bytes(ev.spec))
     except SkipLabError as exc:
-        st.error(str(exc))
+        safe.error(exc)
 if ss.get("build_onnx_bytes") and ss.build_onnx_bytes[0] == canonical_json(ev.spec):
     d[4].download_button("Download ONNX", ss.build_onnx_bytes[1], file_name=f"{stem}.onnx",
                          mime="application/octet-stream", key="build_dl_onnx")

@@ -4,6 +4,7 @@ sweep, a "Sweep" mode shows a whole sweep: each variant's mean and band over its
 
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.landscape_view import render_compare as render_landscapes
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap
 from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_at, runs_frame, totals_frame
@@ -34,10 +35,10 @@ def show_runs() -> None:
 
     left, right = st.columns(2)
     loss = {names[i]: s for i in ids if (s := metric_series(store, i, "loss")) is not None}
-    left.plotly_chart(curves(loss, title="Training loss", log_y=True), key="compare_loss")
+    safe.chart(curves(loss, title="Training loss", log_y=True), key="compare_loss", container=left)
     acc = {names[i]: s for i in ids
            if (s := metric_series(store, i, "val_acc") or metric_series(store, i, "val_iou")) is not None}
-    right.plotly_chart(curves(acc, title="Validation accuracy / IoU"), key="compare_acc")
+    safe.chart(curves(acc, title="Validation accuracy / IoU"), key="compare_acc", container=right)
 
     point = st.slider("Gradient profile at % of each run", 0, 100, 100, 5, key="compare_point",
                       help="Each run is read at the same fraction of its own training, so runs of any length align.")
@@ -50,16 +51,16 @@ def show_runs() -> None:
         if values.size:
             profiles[f"{names[i]} (step {step})"] = values
     if profiles:
-        st.plotly_chart(depth_profiles(profiles), key="compare_profiles")
+        safe.chart(depth_profiles(profiles), key="compare_profiles")
 
     cols = st.columns(len(ids))
     for col, i in zip(cols, ids, strict=True):
         steps, matrix = store.get_layer_matrix(i, "grad_norm")
         if matrix.size:
-            col.plotly_chart(layer_heatmap(steps, matrix, layer_view(store, i).names, title=names[i], height=360),
-                             key=f"compare_heat_{i}")
+            safe.chart(layer_heatmap(steps, matrix, layer_view(store, i).names, title=names[i], height=360),
+                       key=f"compare_heat_{i}", container=col)
         else:
-            col.info(f"{names[i]}: no layer statistics logged yet.")
+            safe.info(f"{names[i]}: no layer statistics logged yet.", container=col)
 
     st.subheader("Summary")
     frame = runs_frame([r for r in runs if r["id"] in ids])
@@ -85,7 +86,7 @@ diff_level = c[2].segmented_control("Rows", ["stage", "block"], default="stage",
 try:
     comparison = compare(spec_sources[a_key], spec_sources[b_key])
 except SkipLabError as exc:
-    st.error(f"Cannot compare these specs: {exc}")
+    safe.error(f"Cannot compare these specs: {exc}")
 else:
     left, right = st.columns([1, 3])
     left.dataframe(totals_frame(comparison), hide_index=True, width="stretch", key="compare_diff_totals")

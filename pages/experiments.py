@@ -4,12 +4,14 @@ and the conclusion are computed from them. Past experiments re-open from the lis
 
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.experiments_view import (
     experiment_label,
     get_experiment_store,
     max_jobs,
     options_form,
     render_progress,
+    render_registered_claims,
     render_results,
 )
 from engine.api import SkipLabError
@@ -23,22 +25,24 @@ store_path = str(es.path)
 names = ex.experiment_names()
 name = st.selectbox("Experiment", names, format_func=lambda n: ex.get_experiment(n).title, key="experiments_pick")
 exp = ex.get_experiment(name)
-st.caption(exp.claim)
+st.caption(safe.md(exp.claim, safe.MESSAGE_LIMIT))
+with st.expander("Claims registered before any run: statistic, threshold, source"):
+    render_registered_claims(exp)
 
 es.reap_dead()
 past = es.list()
 with st.expander("Options · Run", expanded=not past), st.form(f"experiments_form_{name}"):
     options = options_form(exp)
     run = st.form_submit_button("Run", type="primary", help="Trains every run of the recipe in child processes "
-                                f"({max_jobs()} at a time; SKIPLAB_MAX_RUNS), then analyses them.")
+                                f"({max_jobs()} at a time; SKIPLAB_MAX_RUNS), then analyses them.")  # engine text
 if run:
     try:
         exp_id = ex.create_experiment(name, options, store_path)
         ex.launch(exp_id, store_path, jobs=max_jobs())
         ss.experiments_open_pick = exp_id  # open the new one
-        st.toast(f"Started experiment #{exp_id}")
+        safe.toast(f"Started experiment #{exp_id}")
     except (SkipLabError, ValueError) as exc:
-        st.error(f"Could not start the experiment: {exc}")
+        safe.error(f"Could not start the experiment: {exc}")
     past = es.list()
 
 if not past:
@@ -54,7 +58,7 @@ exp_id = st.selectbox("Open", ids, format_func=labels.get, key="experiments_open
 rec = es.get(exp_id)
 active = bool(rec and rec["status"] in ex.EXP_ACTIVE)
 if rec and active and st.button("Cancel experiment", key="experiments_cancel"):
-    st.toast(f"Experiment #{exp_id}: {ex.cancel(exp_id, store_path)}")
+    safe.toast(f"Experiment #{exp_id}: {ex.cancel(exp_id, store_path)}")
     st.rerun()
 
 
@@ -63,7 +67,7 @@ def live() -> None:
     p = ex.progress(exp_id, store_path)
     render_progress(p)
     if p.get("error") and p["status"] != "done":
-        st.warning(p["error"])
+        safe.warning(p["error"])
     if active and p["status"] not in ex.EXP_ACTIVE:
         st.rerun()  # finished: redraw once with the results, then stop polling
 

@@ -4,6 +4,7 @@ is stored with the run; a refresh re-attaches to it."""
 
 import streamlit as st
 
+from dashboard import text as safe
 from dashboard.landscape_view import (
     ACTIVE,
     job_label,
@@ -50,12 +51,12 @@ with surface_tab:
         if go:
             try:
                 ss.landscape_job = launch_landscape(run_id, options, store=path)
-                st.toast(f"Computing landscape #{ss.landscape_job}")
+                safe.toast(f"Computing landscape #{ss.landscape_job}")
             except (SkipLabError, ValueError) as exc:
                 st.text(f"Could not start: {exc}")
         recs = ls.list(run_id, "surface")
         if not recs:
-            st.caption("No surface for this run yet.")
+            safe.caption("No surface for this run yet.")
         else:
             rec_ids = [r["id"] for r in recs]
             if ss.get("landscape_pick") not in rec_ids:
@@ -64,7 +65,7 @@ with surface_tab:
             pick = st.selectbox("Surface", rec_ids, format_func=lambda i: job_label(by_id[i]), key="landscape_pick")
             active = by_id[pick]["status"] in ACTIVE
             if active and st.button("Cancel", key="landscape_cancel"):
-                st.toast(f"Landscape #{pick}: {cancel_landscape(pick, path)}")
+                safe.toast(f"Landscape #{pick}: {cancel_landscape(pick, path)}")
                 st.rerun()
 
             @st.fragment(run_every=1.0 if active else None)
@@ -92,7 +93,7 @@ with shatter_tab:
     if go_shatter:
         try:
             ss.shatter_job = launch_shatter(specs, s_opts, store=path)
-            st.toast(f"Measuring #{ss.shatter_job}")
+            safe.toast(f"Measuring #{ss.shatter_job}")
         except (SkipLabError, ValueError) as exc:
             st.text(f"Could not start: {exc}")
     s_recs = ls.list(kind="shatter")

@@ -4,6 +4,7 @@ Train or Compare, download as CSV, or delete."""
 import streamlit as st
 import yaml
 
+from dashboard import text as safe
 from dashboard.runs_data import runs_frame
 from dashboard.state import get_store
 from engine.api import SkipLabError, StoreError, run_archive
@@ -15,7 +16,7 @@ try:
     store.reap_dead_runs()  # a worker that died is marked interrupted, its data kept
     runs = store.list_runs()
 except StoreError as exc:
-    st.error(f"The run store cannot be read: {exc}")
+    safe.error(f"The run store cannot be read: {exc}")
     st.stop()
 
 if not runs:
@@ -25,14 +26,14 @@ if not runs:
 
 frame = runs_frame(runs)
 counts = frame["status"].value_counts()
-st.caption(f"{len(frame)} run{'s' if len(frame) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+safe.caption(f"{len(frame)} run{'s' if len(frame) != 1 else ''}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 picked = st.dataframe(frame, hide_index=True, width="stretch", key="runs_table", on_select="rerun",
                       selection_mode="multi-row",
                       column_config={"final loss": st.column_config.NumberColumn(format="%.4f"),
                                      "val metric": st.column_config.NumberColumn(format="%.3f"),
                                      "seconds": st.column_config.NumberColumn(format="%.1f")})
 ids = [int(frame.iloc[i]["id"]) for i in picked.selection.rows]
-st.caption("Select rows to act on them." if not ids else f"Selected: {', '.join(f'#{i}' for i in ids)}")
+safe.caption("Select rows to act on them." if not ids else f"Selected: {', '.join(f'#{i}' for i in ids)}")
 
 c = st.columns(4)
 if c[0].button("Open in Train", disabled=len(ids) != 1, key="runs_open", help="Watch or review one run."):
@@ -50,19 +51,20 @@ if c[2].button("Delete", disabled=not (ids and confirm), key="runs_delete", help
 
 if len(ids) == 1:
     run = store.get_run(ids[0])
-    with st.expander(f"Run #{ids[0]} details", expanded=True):
+    with st.expander(f"Run #{safe.md(ids[0])} details", expanded=True):
         if run.get("error"):
-            st.warning(run["error"])
+            safe.warning(run["error"])
         left, right = st.columns(2)
         left.json(run.get("config") or {}, expanded=False)
         right.json(run.get("spec") or {}, expanded=False)
         cols = st.columns(3)
         for col, fmt in zip(cols, ("csv", "parquet"), strict=False):
             try:
-                col.download_button(f"Metrics + layer stats ({fmt.upper()}, zip)", run_archive(store, ids[0], fmt),
+                col.download_button(f"Metrics + layer stats ({fmt.upper()}, zip)",  # engine text
+                                    run_archive(store, ids[0], fmt),
                                     file_name=f"run{ids[0]}_{fmt}.zip", mime="application/zip",
                                     key=f"runs_dl_{fmt}", help="Long-format tables: step, layer, stat, value.")
             except SkipLabError as exc:
-                col.caption(str(exc))
+                safe.caption(exc, container=col)
         cols[2].download_button("Spec (YAML)", yaml.safe_dump(run.get("spec") or {}, sort_keys=False),
                                 file_name=f"run{ids[0]}_spec.yaml", key="runs_dl_spec")

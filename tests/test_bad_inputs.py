@@ -21,6 +21,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from dashboard.text import plain
 from engine.api import build_model
 from engine.cli import main
 from engine.core.errors import SkipLabError
@@ -81,7 +82,7 @@ def build_yaml(text: str) -> Callable[[Path], str]:
         area.input(text).run()
         assert not at.exception, at.exception
         assert at.metric, "the page stopped drawing: the previous valid architecture should stay on screen"
-        return " | ".join(e.value for e in at.error)
+        return " | ".join(plain(e.value) for e in at.error)
 
     return shows
 
@@ -97,7 +98,7 @@ def train_form(env: dict[str, str] | None = None, **fields: object) -> Callable[
             w.set_value(value)
         at.button(key="FormSubmitter:train_form-Start").click().run()
         assert not at.exception, at.exception
-        return " | ".join(e.value for e in at.error)
+        return " | ".join(plain(e.value) for e in at.error)
 
     return _with_env(env or {}, shows)
 

@@ -33,7 +33,7 @@ from engine.data.core import split_indices
 
 def test_registry_lists_every_dataset() -> None:
     assert dataset_names() == sorted(
-        ["shapes", "digits", "shapes_seg", "sequence", "cifar10", "mnist", "imagefolder", "npz"]
+        ["shapes", "digits", "shapes_seg", "sequence", "textures", "cifar10", "mnist", "imagefolder", "npz"]
     )
 
 

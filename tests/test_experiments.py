@@ -94,7 +94,7 @@ def test_lesion_of_an_identity_block_is_flat_and_plain_downsampling_blocks_are_n
 
 
 def _cli(capsys: pytest.CaptureFixture, store: str, *args: str) -> dict:
-    assert main(["experiment", *args, "--store", store, "--json", "--quiet"]) == 0
+    assert main(["experiment", *args, "--store", store, "--json", "--quiet", "--jobs", "0"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -105,25 +105,74 @@ def test_degradation_end_to_end(tmp_path, capsys) -> None:
     numbers = res["numbers"]
     assert set(numbers) == {"plain8", "plain14", "resnet8", "resnet14"}
     assert all(math.isfinite(n["final_loss"]) for n in numbers.values())
-    held = {c["claim"].split(" ")[0]: c["held"] for c in res["claims"]}
-    assert held["plain14"] == (numbers["plain14"]["final_loss"] > numbers["plain8"]["final_loss"])
-    assert held["with"] == (numbers["resnet14"]["train_error"] <= numbers["resnet8"]["train_error"] + 0.01)
+    claims = {c["key"]: c for c in res["claims"]}
+    assert set(claims) == {"plain8_trains", "plain14_trains", "resnet8_trains", "resnet14_trains", "plain_degrades",
+                           "resnet_deeper_better", "shortcuts_close_gap", "resnet_beats_plain_deep"}
+    assert all(c["verdict"] in ("held", "did not hold", "inconclusive") and c["n"] == 2 for c in claims.values())
+    by_seed = {k: n["train_error_by_seed"] for k, n in numbers.items()}
+    gap = [by_seed["plain14"][s] - by_seed["plain8"][s] for s in ("0", "1")]
+    assert claims["plain_degrades"]["values"] == pytest.approx(gap)  # the statistic is the paired difference
     band = res["figures"]["loss"]["resnet14"]
     assert band["steps"][-1] == 4 and len(band["mean"]) == len(band["steps"])
+    assert "the paper's" in res["conclusion"]
     # the runs are ordinary runs of the store (the Runs and Compare pages list them)
     runs = RunStore(store).list_runs()
-    assert len(runs) == 4 and all(r["status"] == "done" and r["name"].startswith("degradation #") for r in runs)
+    assert len(runs) == 8 and all(r["status"] == "done" and r["name"].startswith("degradation #") for r in runs)
 
 
-def test_gradients_at_depth_50_plain_ratio_vanishes_residual_does_not(tmp_path, capsys) -> None:
+def test_a_run_trained_before_is_reused_not_retrained(tmp_path, capsys, monkeypatch) -> None:
+    from engine.lab.experiments import reuse
+
     store = str(tmp_path / "runs.sqlite")
-    res = _cli(capsys, store, "gradients", "--steps", "2", "--seeds", "1", "--set", "connections=[none, residual]")
+    args = ("unet_skips", "--tiny", "--set", "merges=[concat, none]")
+    first = _cli(capsys, store, *args)
+    runs = RunStore(store).list_runs()
+    assert len(runs) == 4 and all(r["summary"]["code_version"] == reuse.code_version() for r in runs)
+    second = _cli(capsys, store, *args)
+    assert len(RunStore(store).list_runs()) == 4  # nothing trained again
+    assert [r["run_id"] for r in second["runs"]] == [r["run_id"] for r in first["runs"]]
+    assert second["numbers"] == first["numbers"]
+    assert all(r.get("reused") for r in ExperimentStore(store).get(second["id"])["runs"])
+    _cli(capsys, store, *args, "--seeds", "3")  # one more seed: the shared ones are reused, the new one trains
+    assert len(RunStore(store).list_runs()) == 6
+    _cli(capsys, store, *args, "--retrain")  # asked to retrain
+    assert len(RunStore(store).list_runs()) == 10
+    monkeypatch.setattr(reuse, "code_version", lambda: "another-version")  # the code changed
+    _cli(capsys, store, *args)
+    assert len(RunStore(store).list_runs()) == 14
+
+
+def test_progress_weights_runs_by_their_cost_and_gives_an_eta(tmp_path) -> None:
+    from engine.lab.experiments import progress
+    from engine.lab.experiments.cost import eta_seconds, run_costs
+
+    store = str(tmp_path / "runs.sqlite")
+    exp_id = create_experiment("degradation", get_experiment("degradation").tiny, store)
+    rec = ExperimentStore(store).get(exp_id)
+    costs = dict(zip([r["label"] for r in rec["runs"]], run_costs(rec["runs"]), strict=True))
+    assert costs["plain14"] > 1.5 * costs["plain8"]  # more blocks, more work per step
+    p = progress(exp_id, store)
+    assert p["fraction"] == 0.0 and p["eta_s"] is None and p["runs_total"] == 8
+    execute(exp_id, store)
+    p = progress(exp_id, store)
+    assert p["status"] == "done" and p["fraction"] == pytest.approx(1.0) and p["elapsed_s"] > 0
+    assert eta_seconds(10.0, 1.0, 3.0) == pytest.approx(30.0) and eta_seconds(0.5, 1.0, 3.0) is None
+
+
+def test_gradients_at_depth_50_plain_ratio_vanishes_with_default_init_not_with_he(tmp_path, capsys) -> None:
+    store = str(tmp_path / "runs.sqlite")
+    res = _cli(capsys, store, "gradients", "--steps", "2", "--seeds", "2", "--set", "connections=[none, residual]",
+               "--set", "conditions=[default, he]")
     n = res["numbers"]
-    assert n["none"]["ratio_init"] < 1e-6  # default init, no norm: the gradient is gone by the first layer
-    assert 1e-2 < n["residual"]["ratio_init"] < 1e2
-    assert res["claims"][0]["held"] is True and "vanishes" in res["claims"][0]["evidence"]
-    assert len(res["figures"]["profile_init"]["none"]) == 50  # one value per linear layer
-    assert any(a["kind"] == "vanishing" and a["step"] == 1 for a in res["figures"]["alerts"]["none"])
+    assert set(n) == {"plain/default", "plain/he", "residual/default", "residual/he"}
+    assert n["plain/default"]["ratio_init"] < 1e-6  # default init, no norm: the gradient is gone by the first layer
+    assert 1e-1 < n["plain/he"]["ratio_init"] < 1e1  # He et al. 2015 eq. 14: preserved
+    assert 1e-2 < n["residual/default"]["ratio_init"] < 1e2
+    claims = {c["key"]: c for c in res["claims"]}
+    assert claims["plain_default_vanishes"]["verdict"] == "held"
+    assert "plain_bn_explodes" not in claims  # no BatchNorm variant in this run: its claims are left out
+    assert len(res["figures"]["profile_init"]["plain/default"]) == 50  # one value per linear layer
+    assert any(a["kind"] == "vanishing" and a["step"] == 1 for a in res["figures"]["alerts"]["plain/default"])
 
 
 def test_lesion_end_to_end(tmp_path, capsys) -> None:
@@ -131,12 +180,14 @@ def test_lesion_end_to_end(tmp_path, capsys) -> None:
     res = _cli(capsys, store, "lesion", "--tiny")
     single = res["figures"]["single"]
     assert single["resnet8"]["removable"] == [True, True, True]
+    assert single["resnet8"]["downsampling"] == [False, True, True]
     assert single["plain8"]["removable"] == [True, False, False]  # stage 2 and 3 open with a stride-2 block
     assert single["plain8"]["acc"][1] is None
     assert res["figures"]["k"]["resnet8"]["k"] == [1, 2, 3] and res["figures"]["k"]["plain8"]["k"] == [1]
     paths = res["figures"]["paths"]
     assert paths["length"] == [0, 1, 2, 3] and math.isclose(sum(paths["fraction"]), 1.0)
     assert paths["fraction"] == [1 / 8, 3 / 8, 3 / 8, 1 / 8]
+    assert {c["key"] for c in res["claims"]} >= {"single_deletion_minor", "plain_deletion_fatal"}
 
 
 def test_shortcut_share_end_to_end_with_zero_init_starts_at_one(tmp_path, capsys) -> None:
@@ -174,6 +225,10 @@ def test_bad_options_are_clear_errors(tmp_path, capsys) -> None:
     assert "valid experiments: degradation" in capsys.readouterr().err
     assert main(["experiment", "degradation", "--set", "dataset=cifar10", "--store", store]) == 2
     assert "data_path" in capsys.readouterr().err
+    assert main(["experiment", "lesion", "--paper", "--store", store]) == 2  # the paper's CIFAR-10 is not built in
+    assert "never downloads" in capsys.readouterr().err
+    assert main(["experiment", "lesion", "--paper", "--tiny", "--store", store]) == 2
+    assert "--tiny and --paper" in capsys.readouterr().err
 
 
 def test_cancelled_experiment_does_not_start_and_list_shows_it(tmp_path, capsys) -> None:

@@ -21,6 +21,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import engine.store.db
+from dashboard.text import plain
 from engine.cli import main
 from engine.store import RunStore, StoreError, pid_alive
 from engine.train.events import Alert
@@ -215,7 +216,7 @@ def test_dashboard_keeps_serving_when_the_store_path_is_unwritable(tmp_path: Pat
         assert not at.exception, (page, at.exception)
     assert any(m.value == "269,722" for m in pages["build"].metric)  # resnet20, the default
     for page in ("train", "runs", "compare"):
-        text = " ".join(e.value for e in pages[page].error)
+        text = " ".join(plain(e.value) for e in pages[page].error)
         assert "The run store is not available" in text and "is a file, not a directory" in text, page
 
 
@@ -230,7 +231,7 @@ def test_dashboard_keeps_serving_a_read_only_store(store_path: Path, monkeypatch
     train = pages["train"]
     train.button(key="FormSubmitter:train_form-Start").click().run()
     assert not train.exception
-    errors = " ".join(e.value for e in train.error)
+    errors = " ".join(plain(e.value) for e in train.error)
     assert "Could not start the run" in errors and str(store_path) in errors and "writable" in errors
     assert not pages["runs"].error  # viewing runs needs no writes
 

@@ -5,6 +5,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.text import plain
 from engine.store import RunStore
 from tests.fake_runs import fake_run
 
@@ -38,7 +39,7 @@ def test_build_bad_yaml_shows_error_and_app_stays_usable():
     yaml_box = next(t for t in at.text_area if t.key.startswith("build_yaml_"))
     yaml_box.input("family: resnet\nstages: [{blocks: 1, width: -4}]\n").run()
     assert not at.exception
-    assert any("stages[0].width: must be a positive integer, got -4" in e.value for e in at.error)
+    assert any("stages[0].width: must be a positive integer, got -4" in plain(e.value) for e in at.error)
     at.selectbox(key="build_preset").set_value("resnet18").run()
     assert not at.exception and metrics(at)["Parameters"] == "11,689,512"
 
@@ -48,7 +49,7 @@ def test_build_shape_error_names_the_node():
     at.selectbox(key="build_preset").set_value("densenet121").run()
     at.text_input(key=f"build_k{at.session_state['build_rev']}_input").input("3,16,16").run()
     assert not at.exception
-    assert any("transition3.pool" in e.value and "too small" in e.value for e in at.error)
+    assert any("transition3.pool" in plain(e.value) and "too small" in plain(e.value) for e in at.error)
     assert any(c.key == "build_arch_error" for c in at.get("plotly_chart"))  # drawn, with the node in red
 
 

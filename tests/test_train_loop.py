@@ -104,6 +104,12 @@ def test_schedules_and_warmup() -> None:
     step = TrainConfig(steps=90, lr=1.0, schedule="step", step_gamma=0.5)
     assert [lr_at(step, s) for s in (0, 29, 30, 60)] == [1.0, 1.0, 0.5, 0.25]
     assert lr_at(TrainConfig(schedule="constant", lr=0.3), 150) == 0.3
+    # He et al. 2016's two decays, at 32k and 48k of 64k steps
+    paper = TrainConfig(steps=64000, lr=0.1, schedule="step", step_milestones=[32000, 48000])
+    assert [lr_at(paper, s) for s in (0, 31999, 32000, 47999, 48000, 63999)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    with pytest.raises(ValueError, match="increasing"):
+        TrainConfig(schedule="step", step_milestones=[48000, 32000])
 
 
 @pytest.mark.parametrize("options", [

@@ -20,7 +20,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one paragraph, exit 2, like every other bad input
-        usage = f"{self.prog} --help"  # "python -m engine --help" or "python -m engine train --help"
+        usage = f"{self.prog} --help"  # "skiplab --help", "python -m engine train --help" ...
         self.exit(EXIT_BAD_INPUT, f"error: {message}\n(see `{usage}`)\n")
 
 
@@ -33,9 +33,14 @@ def command_modules() -> list:
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
+def prog_name() -> str:
+    """`skiplab` when run as the installed console script, else `python -m engine`."""
+    return "skiplab" if os.path.basename(sys.argv[0] or "").startswith("skiplab") else "python -m engine"
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m engine", description="SkipLab engine: build, count and train "
-                     "architectures with skip connections.")
+    parser = _Parser(prog=prog_name(), description="SkipLab: build, count and train architectures with skip "
+                     "connections; `app` serves the dashboard.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in command_modules():

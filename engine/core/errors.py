@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+from engine.core.text import bounded, shown
+
+_where = shown  # a field path or node name in a message: as is when short and printable, else bounded
+
 
 class SkipLabError(Exception):
     """Base class of every error the CLI and the dashboard show as a plain message."""
@@ -16,8 +20,8 @@ class SpecError(SkipLabError, ValueError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        self.message = bounded(str(message))
+        super().__init__(bounded(f"{_where(str(path))}: {self.message}" if path else self.message))
 
 
 class ShapeError(SkipLabError, ValueError):
@@ -30,10 +34,10 @@ class ShapeError(SkipLabError, ValueError):
         self.expected = expected
         self.received = received
         self.hint = hint
-        text = f"{node}: {message}"
+        text = f"{_where(str(node))}: {message}"
         if hint:
             text += f"; {hint}"
-        super().__init__(text)
+        super().__init__(bounded(text))
 
 
 class RegistryError(SkipLabError, KeyError):

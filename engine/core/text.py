@@ -19,6 +19,22 @@ def short(value: Any) -> str:
     return _REPR.repr(value)
 
 
+def shown(text: str, limit: int = 120) -> str:
+    """User text inside a message: as is when short and printable, else its bounded repr (`short`)."""
+    return text if len(text) <= limit and text.isprintable() else short(text)
+
+
+MESSAGE_LIMIT = 2000  # characters of one error message; a message quoting user values is cut here
+
+
+def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` cut to `limit` characters (with a note of how much was cut): the backstop that keeps a message
+    quoting user values (an alias bomb, a pasted file) small even where a value was not passed through `short`."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit:,} more characters cut]"
+
+
 def fmt_shape(shape: tuple[int, ...] | list[int]) -> str:
     """Shapes are shown as lists without the batch dimension: ``[64, 16, 16]``."""
     return "[" + ", ".join(str(int(d)) for d in shape) + "]"

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 # Importing the loader modules registers their datasets.
-from . import digits, files, synthetic  # noqa: F401
+from . import digits, files, synthetic, textures  # noqa: F401
 from .core import (
     DataError,
     Dataset,

@@ -1,17 +1,19 @@
 """Interoperability: the model as standalone PyTorch code or ONNX, local weights imported with a key
-report, and runs as TensorBoard events or CSV / Parquet tables.
+report (by name, or by checkpoint layout for torchvision / timm / CIFAR-reference ResNets: checkpoints.py), and
+runs as TensorBoard events or CSV / Parquet tables.
 
 Functions that need an optional extra (onnx, onnxruntime, tensorboard, safetensors, pyarrow; see
 requirements-extras.txt) import it on use and raise `MissingExtraError` naming the pip command.
 """
 
+from engine.export.checkpoints import TransferReport, load_checkpoint
 from engine.export.emitters import Emitter, ExportError
 from engine.export.extras import MissingExtraError
 from engine.export.pycode import export_python
 from engine.export.weights import WeightsError, WeightsReport, load_weights
 
-__all__ = ["Emitter", "ExportError", "MissingExtraError", "WeightsError", "WeightsReport", "export_python",
-           "load_weights"]
+__all__ = ["Emitter", "ExportError", "MissingExtraError", "TransferReport", "WeightsError", "WeightsReport",
+           "export_python", "load_checkpoint", "load_weights"]
 
 
 def __getattr__(name: str) -> object:

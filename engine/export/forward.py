@@ -16,6 +16,8 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable
 
+from engine.export.codecheck import attr_path
+from engine.export.codecheck import comment as comment_text
 from engine.export.emitters import Emitter
 from engine.ir.graph import INPUT, Graph, Node
 from engine.ir.ops import get_op
@@ -87,7 +89,7 @@ class _Vars:
         alias = self.fresh(_group(node.name).replace(".", "_"), i)
         self.holder[alias], self.kept[node.name] = node.name + "#kept", alias
         groups = sorted({_group(r) or r for r in far}, key=lambda g: min(self.pos[r] for r in far if _group(r) == g))
-        return f"{INDENT}{alias} = {self.var_of[node.name]}  # kept for the skip to {', '.join(groups)}"
+        return f"{INDENT}{alias} = {self.var_of[node.name]}  # kept for the skip to {comment_text(', '.join(groups))}"
 
 
 def forward_lines(graph: Graph, nodes: list[Node], emitters: dict[str, Emitter],
@@ -101,15 +103,15 @@ def forward_lines(graph: Graph, nodes: list[Node], emitters: dict[str, Emitter],
         if group is None or not _within(node_group, group):
             group = node_group
             if group:
-                lines.append(f"{INDENT}# {group}")
+                lines.append(f"{INDENT}# {comment_text(group)}")
         inputs = [names.read(s, node.name) for s in node.inputs]
-        expr = emitters[node.name].call_text(f"self.{node.name}", inputs, node.args)
+        expr = emitters[node.name].call_text(f"self.{attr_path(node.name)}", inputs, node.args)
         var = names.assign(node, i)
         comment = shape(node.name)
         labels = node.meta.get("input_labels")
         line = f"{INDENT}{var} = {expr}  # {comment}"
         if get_op(node.op).kind == "merge" and labels:
-            described = f"{line}  skip: {' + '.join(labels) if node.op == 'add' else ', '.join(labels)}"
+            described = f"{line}  skip: {comment_text(' + '.join(labels) if node.op == 'add' else ', '.join(labels))}"
             line = described if len(described) <= 120 else line  # keep the file within a 120-column lint
         lines.append(line)
         kept = names.keep(node, i)

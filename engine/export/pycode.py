@@ -19,6 +19,7 @@ from engine.analysis import analyze
 from engine.arch import SpecLike, expand, load_spec
 from engine.build import INIT_SCHEMES, build, class_name
 from engine.core.text import fmt_shape
+from engine.export.codecheck import GeneratedCodeError, attr_path, check_module, comment, literal
 from engine.export.emitters import NO_EMITTER, Emitter, ExportError, all_emitters, emitter_for, resolve_helper
 from engine.export.forward import TAKEN, forward_lines
 from engine.ir.graph import INPUT, Graph, Node, infer_shapes
@@ -107,21 +108,25 @@ class _Writer:
     # ---- the file ------------------------------------------------------------------------------------------
 
     def write(self) -> str:
-        body = [inspect.getsource(h).rstrip() + "\n" for h in self._helpers()]
-        body += [self._class(), self._factory(), self._main()]
-        parts = [self._header(), self._imports(body) + "\n\n" + self._constants(), *body]
-        source = "\n\n\n".join(p.rstrip("\n") for p in parts if p) + "\n"
+        helpers = self._helpers()
         try:
-            compile(source, f"{factory_name(self.g)}.py", "exec")
+            body = [inspect.getsource(h).rstrip() + "\n" for h in helpers]  # type: ignore[arg-type]
+            body += [self._class(), self._factory(), self._main()]
+            parts = [self._header(), self._imports(body) + "\n\n" + self._constants(), *body]
+            source = "\n\n\n".join(p.rstrip("\n") for p in parts if p) + "\n"
+            # Only what the exporter means to write: an allow-list walk over the parsed module (codecheck).
+            check_module(source, helpers, self.cls, factory_name(self.g))
         except SyntaxError as exc:  # an emitter wrote bad text: say which line
             raise ExportError(f"the generated source does not compile (an emitter bug): {exc}") from exc
+        except GeneratedCodeError as exc:
+            raise ExportError(f"cannot write this model as PyTorch source: {exc}") from exc
         return source
 
     def _header(self) -> str:
         a = analyze(self.g)
         kind = "token ids" if self.g.input_kind == "tokens" else "float"
         lines = [
-            f'"""{self.cls}: exported by SkipLab as plain PyTorch (this file needs only torch).',
+            f'"""{self.cls}: exported by SkipLab as plain PyTorch (this file needs only torch).',  # cls: an identifier
             "",
             f"Input {fmt_shape(self.g.input_shape)} ({kind}, batch dimension N first) -> output "
             f"{fmt_shape(a.output_shape)}; {a.params:,} parameters.",
@@ -131,7 +136,7 @@ class _Writer:
         ]
         if self.spec_yaml:
             lines += ["", "# The SkipLab spec this file was generated from:"]
-            lines += [f"#   {line}".rstrip() for line in self.spec_yaml.rstrip().splitlines()]
+            lines += [f"#   {comment(line)}".rstrip() for line in self.spec_yaml.rstrip().splitlines()]
         return "\n".join(lines)
 
     @staticmethod
@@ -169,7 +174,8 @@ class _Writer:
         a = analyze(self.g)
         lines = [
             f"class {self.cls}(nn.Module):",
-            f'    """{self.g.name or self.g.family or "model"}: {a.depth} weighted layers, {a.params:,} parameters."""',
+            "    " + literal(f"{self.g.name or self.g.family or 'model'}: {a.depth} weighted layers, "
+                        f"{a.params:,} parameters."),
             "",
             "    def __init__(self) -> None:",
             "        super().__init__()",
@@ -196,8 +202,8 @@ class _Writer:
                 prefix = ".".join(parts[:depth])
                 if prefix not in made:
                     made.add(prefix)
-                    lines.append(f"        self.{prefix} = nn.Module()")
-            lines.append(f"        self.{node.name} = {emitter.module(self._ins(node), node.args)}")
+                    lines.append(f"        self.{attr_path(prefix)} = nn.Module()")
+            lines.append(f"        self.{attr_path(node.name)} = {emitter.module(self._ins(node), node.args)}")
         return lines
 
     def _reset_body(self) -> list[str]:
@@ -209,7 +215,7 @@ class _Writer:
         if zeroed:
             # zero_init_residual (Goyal et al. 2017): each residual branch starts as the identity.
             lines.append("        with torch.no_grad():  # zero the last layer of each residual branch")
-            lines += [f"            self.{name}.weight.zero_()" for name in zeroed]
+            lines += [f"            self.{attr_path(name)}.weight.zero_()" for name in zeroed]
         return lines
 
     def _factory(self) -> str:
@@ -230,5 +236,5 @@ class _Writer:
             "    with torch.no_grad():",
             f"        y = model({example})",
             '    params = sum(p.numel() for p in model.parameters())',
-            f'    print("{self.cls}:", params, "parameters; output", tuple(y.shape))',
+            f'    print({literal(self.cls + ":")}, params, "parameters; output", tuple(y.shape))',
         ])

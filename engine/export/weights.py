@@ -118,9 +118,11 @@ def load_weights(target: SpecLike | nn.Module, path: str | Path, *, strict: bool
     return report
 
 
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str | None]:
-    """(state_dict, format, nested key) from a .pt/.pth/.bin (weights-only pickle) or .safetensors file."""
-    path = check_path(path, "weights file")  # inside SKIPLAB_DATA_ROOT when one is set
+def read_state_dict(path: str | Path, *, trusted: bool = False) -> tuple[dict[str, torch.Tensor], str, str | None]:
+    """(state_dict, format, nested key) from a .pt/.pth/.bin (weights-only pickle) or .safetensors file.
+    ``trusted``: a file SkipLab wrote itself (a run's weights in the store), exempt from the data root."""
+    # inside SKIPLAB_DATA_ROOT when one is set
+    path = Path(path).expanduser() if trusted else check_path(path, "weights file")
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file; give the path of a .pt, .pth or .safetensors file")
     if _is_safetensors(path):

@@ -27,8 +27,9 @@ from __future__ import annotations
 import copy
 
 from engine.core.errors import ShapeError, SpecError
-from engine.core.text import fmt_shape
-from engine.ir.graph import INPUT, Graph, infer_shapes
+from engine.core.text import fmt_shape, short, shown
+from engine.ir.edit_index import EditableGraph
+from engine.ir.graph import INPUT, Graph
 from engine.ir.ops import Shape, channels, get_op
 from engine.spec import AddSkip, Edit, SetMerge
 
@@ -37,22 +38,22 @@ ADAPTER_HINT = "set adapter: projection (1x1 conv + BN) or pool (average-pool + 
 
 
 def apply_edits(graph: Graph, edits: list[Edit]) -> Graph:
-    """Apply the edits in order to a copy of the graph; shapes are checked after each one."""
+    """Apply the edits in order to a copy of the graph; shapes are checked after each one. Each edit costs
+    about its own size, not the graph's (`engine.ir.edit_index`), so thousands of edits take a second."""
     if not edits:
         return graph
-    g = copy.deepcopy(graph)
-    infer_shapes(g)  # the family's own graph must fit before an edit is blamed
+    e = EditableGraph(copy.deepcopy(graph))
     for i, edit in enumerate(edits):
         path = f"edits[{i}]"
         try:
             if edit.add_skip is not None:
-                _add_skip(g, edit.add_skip, i, path)
+                _add_skip(e, edit.add_skip, i, path)
             elif edit.remove_skip is not None:
-                for merge in _merges_in(g, edit.remove_skip, f"{path}.remove_skip"):
-                    _drop_merge(g, merge)
+                for merge in _merges_in(e, edit.remove_skip, f"{path}.remove_skip"):
+                    _drop_merge(e, merge)
             elif edit.set_merge is not None:
-                _set_merge(g, edit.set_merge, f"{path}.set_merge")
-            infer_shapes(g)
+                _set_merge(e, edit.set_merge, f"{path}.set_merge")
+            e.finish()
         except ShapeError as exc:
             raise ShapeError(exc.node, f"{exc.message} (after {path}: {_describe(edit)})", expected=exc.expected,
                              received=exc.received, hint=exc.hint) from None
@@ -60,31 +61,30 @@ def apply_edits(graph: Graph, edits: list[Edit]) -> Graph:
             if exc.path.startswith(path):
                 raise
             raise SpecError(path, f"({exc.path}) {exc.message}" if exc.path else exc.message) from None
-    return g
+    return e.g
 
 
 def _describe(edit: Edit) -> str:
     if edit.add_skip is not None:
         a = edit.add_skip
-        return f"add_skip {a.source} -> {a.to}, merge {a.merge}, adapter {a.adapter}"
+        return f"add_skip {shown(a.source)} -> {shown(a.to)}, merge {a.merge}, adapter {a.adapter}"
     if edit.remove_skip is not None:
-        return f"remove_skip {edit.remove_skip}"
+        return f"remove_skip {shown(edit.remove_skip)}"
     assert edit.set_merge is not None
-    return f"set_merge {edit.set_merge.target} to {edit.set_merge.merge}"
+    return f"set_merge {shown(edit.set_merge.target)} to {edit.set_merge.merge}"
 
 
 # ---- queries -------------------------------------------------------------------------------------------
 
 
-def _resolve(g: Graph, ref: str, path: str) -> str:
-    """A node name, or the output node of a stage or block."""
-    if ref in g.nodes:
+def _resolve(e: EditableGraph, ref: str, path: str) -> str:
+    """A node name, or a block prefix's output node."""
+    if ref in e.g.nodes:
         return ref
-    members = g.members(ref)
-    if members:
-        return members[-1]
-    raise SpecError(path, f"{ref!r} is neither a node nor a block of this {g.family or 'model'}; blocks: "
-                          + ", ".join(g.groups()[:12]) + " ...")
+    if e.has_group(ref):
+        return e.group_output(ref)
+    raise SpecError(path, f"{short(ref)} is neither a node nor a block of this {e.g.family or 'model'}; blocks: "
+                          + ", ".join(e.g.groups()[:12]) + " ...")
 
 
 def ancestors(g: Graph, name: str) -> set[str]:
@@ -98,33 +98,23 @@ def ancestors(g: Graph, name: str) -> set[str]:
     return seen
 
 
-def _shape_of(g: Graph, name: str) -> Shape:
-    """The shape of one node, inferring only its ancestors (later nodes may not fit yet mid-edit)."""
-    wanted = ancestors(g, name) | {name}
-    shapes: dict[str, Shape] = {INPUT: tuple(g.input_shape)}
-    for n in g.topo_order():
-        if n in wanted and n != INPUT:
-            node = g.nodes[n]
-            shapes[n] = tuple(get_op(node.op).shape(n, [shapes[s] for s in node.inputs], node.args, node.meta))
-    return shapes[name]
-
-
 def _is_merge(g: Graph, name: str) -> bool:
     return get_op(g.nodes[name].op).kind == "merge"
 
 
-def _merges_in(g: Graph, ref: str, path: str) -> list[str]:
+def _merges_in(e: EditableGraph, ref: str, path: str) -> list[str]:
     """The merge nodes a remove_skip / set_merge target stands for, in topological order."""
+    g = e.g
     if ref in g.nodes and _is_merge(g, ref):
         return [ref]
-    order = g.topo_order()
-    found = [n for n in order if ref in (g.nodes[n].stage, g.nodes[n].block) and _is_merge(g, n)]
+    found = [n for n in e.in_group(ref) if _is_merge(g, n)]
     if found:
         return found
+    order = g.topo_order()
     with_skips = list(dict.fromkeys(g.nodes[n].group("block") for n in order if _is_merge(g, n)))
-    known = ref in g.nodes or bool(g.members(ref))
-    what = (f"{ref!r} has no skip connection (no add, concat or gate merge in it)" if known
-            else f"{ref!r} is neither a node nor a block of this {g.family or 'model'}")
+    known = ref in g.nodes or e.has_group(ref)
+    what = (f"{short(ref)} has no skip connection (no add, concat or gate merge in it)" if known
+            else f"{short(ref)} is neither a node nor a block of this {g.family or 'model'}")
     valid = ", ".join(with_skips[:12]) + (" ..." if len(with_skips) > 12 else "") if with_skips else "none"
     raise SpecError(path, f"{what}; blocks with skips: {valid}")
 
@@ -132,46 +122,46 @@ def _merges_in(g: Graph, ref: str, path: str) -> list[str]:
 # ---- add_skip ------------------------------------------------------------------------------------------
 
 
-def _add_skip(g: Graph, a: AddSkip, i: int, path: str) -> None:
-    src = _resolve(g, a.source, f"{path}.add_skip.from")
-    dst = _resolve(g, a.to, f"{path}.add_skip.to")
+def _add_skip(e: EditableGraph, a: AddSkip, i: int, path: str) -> None:
+    g = e.g
+    src = _resolve(e, a.source, f"{path}.add_skip.from")
+    dst = _resolve(e, a.to, f"{path}.add_skip.to")
     if src == dst:
         raise SpecError(f"{path}.add_skip", f"from and to are the same node {src!r}; a skip joins two points")
-    if dst == INPUT or dst in ancestors(g, src):
-        raise SpecError(f"{path}.add_skip.to", f"{a.to!r} ({dst}) comes before {a.source!r} ({src}), so a skip from "
-                        f"{src} to {dst} would create a cycle; a skip goes from an earlier node to a later one: "
-                        "swap from and to")
+    if dst == INPUT or e.is_ancestor(dst, src):
+        raise SpecError(f"{path}.add_skip.to", f"{short(a.to)} ({dst}) comes before {short(a.source)} ({src}), so a "
+                        f"skip from {src} to {dst} would create a cycle; a skip goes from an earlier node to a later "
+                        "one: swap from and to")
     if src == INPUT and g.input_kind == "tokens":
         raise SpecError(f"{path}.add_skip.from", "the input holds token ids, which cannot be merged with features; "
                         "start the skip at the embedding (e.g. embed.pos) or later")
     prefix = f"edit{i}"
-    if any(n == prefix or n.startswith(prefix + ".") for n in g.nodes):
+    if prefix in g.nodes or e.has_name_prefix(prefix):
         raise SpecError(f"{path}.add_skip", f"the graph already has nodes named {prefix}.*; rename them")
-    output, users = g.output, g.consumers(dst)
-    source_shape, target_shape = _shape_of(g, src), _shape_of(g, dst)
+    output, users = g.output, e.consumers(dst)
+    source_shape, target_shape = e.shape(src), e.shape(dst)
     with g.scope(g.nodes[dst].stage, prefix):  # the edit's nodes: a block of their own in the target's stage
-        merge = _skip_nodes(g, a, src, dst, source_shape, target_shape, prefix)
+        merge = _skip_nodes(e, a, src, dst, source_shape, target_shape, prefix)
     for user in users:
-        node = g.nodes[user]
-        node.inputs = tuple(merge if s == dst else s for s in node.inputs)
+        e.set_inputs(user, tuple(merge if s == dst else s for s in g.nodes[user].inputs))
     g.output = merge if output == dst else output
 
 
-def _skip_nodes(g: Graph, a: AddSkip, src: str, dst: str, source_shape: Shape, target_shape: Shape,
+def _skip_nodes(e: EditableGraph, a: AddSkip, src: str, dst: str, source_shape: Shape, target_shape: Shape,
                 prefix: str) -> str:
     """The adapter, gate and merge of one add_skip; returns the merge node."""
-    skip = _adapter(g, a, src, dst, source_shape, target_shape, prefix)
+    skip = _adapter(e, a, src, dst, source_shape, target_shape, prefix)
     labels = [f"{dst} (target)", f"skip from {src}"]
     meta = {"role": "merge", "main": 0, "hint": ADAPTER_HINT if a.adapter == "none" else
             "the adapted skip still does not fit; check the adapter"}
     if a.merge == "gate":
-        gate = g.add(f"{prefix}.gate", "gate", skip, {"role": "shortcut"}, out_features=channels(target_shape),
+        gate = e.add(f"{prefix}.gate", "gate", skip, {"role": "shortcut"}, out_features=channels(target_shape),
                      bias_init=GATE_BIAS)
-        merge = g.add(f"{prefix}.merge", "highway", [dst, gate, skip],
+        merge = e.add(f"{prefix}.merge", "highway", [dst, gate, skip],
                       {**meta, "input_labels": [labels[0], "gate", labels[1]]})
     else:
         op = "add" if a.merge == "add" else ("concat_last" if len(target_shape) == 2 else "concat")
-        merge = g.add(f"{prefix}.merge", op, [dst, skip], {**meta, "input_labels": labels})
+        merge = e.add(f"{prefix}.merge", op, [dst, skip], {**meta, "input_labels": labels})
     return merge
 
 
@@ -184,7 +174,7 @@ def _stride(src: Shape, dst: Shape, ceil: bool) -> int | None:
     return None
 
 
-def _adapter(g: Graph, a: AddSkip, src: str, dst: str, s: Shape, t: Shape, prefix: str) -> str:
+def _adapter(e: EditableGraph, a: AddSkip, src: str, dst: str, s: Shape, t: Shape, prefix: str) -> str:
     if a.adapter == "none":
         return src
     node = f"{prefix}.adapter"
@@ -207,11 +197,11 @@ def _adapter(g: Graph, a: AddSkip, src: str, dst: str, s: Shape, t: Shape, prefi
             raise ShapeError(node, f"sequence lengths differ: {fmt_shape(s)} (from {src}) vs {fmt_shape(t)} "
                              f"(at {dst})", expected=t, received=s, hint="join two points of the same sequence")
     if a.adapter == "pool":
-        return g.add(f"{node}.pool", "pool_pad", src, meta, out_channels=out, stride=stride)
+        return e.add(f"{node}.pool", "pool_pad", src, meta, out_channels=out, stride=stride)
     if len(s) != 3:
-        return g.add(f"{node}.fc", "linear", src, meta, out_features=out)
-    x = g.add(f"{node}.conv", "conv2d", src, meta, out_channels=out, kernel=1, stride=stride, padding=0)
-    return g.add(f"{node}.bn", "batchnorm2d", x, meta)
+        return e.add(f"{node}.fc", "linear", src, meta, out_features=out)
+    x = e.add(f"{node}.conv", "conv2d", src, meta, out_channels=out, kernel=1, stride=stride, padding=0)
+    return e.add(f"{node}.bn", "batchnorm2d", x, meta)
 
 
 # ---- remove_skip / set_merge -----------------------------------------------------------------------------
@@ -225,40 +215,43 @@ def _main_and_skips(g: Graph, merge: str) -> tuple[str, list[str]]:
     return node.inputs[main], [s for j, s in enumerate(node.inputs) if j != main]
 
 
-def _drop_merge(g: Graph, merge: str) -> None:
+def _drop_merge(e: EditableGraph, merge: str) -> None:
+    g = e.g
     node = g.nodes[merge]
     main = _main_and_skips(g, merge)[0]
     others = [s for s in node.inputs if s != main]
-    for user in g.consumers(merge):
-        g.nodes[user].inputs = tuple(main if s == merge else s for s in g.nodes[user].inputs)
+    for user in e.consumers(merge):
+        e.set_inputs(user, tuple(main if s == merge else s for s in g.nodes[user].inputs))
     if g.output == merge:
         g.output = main
-    g.remove(merge)
-    _prune(g, others)
+    e.remove(merge)
+    _prune(e, others)
 
 
-def _prune(g: Graph, candidates: list[str]) -> None:
+def _prune(e: EditableGraph, candidates: list[str]) -> None:
     """Remove nodes that no longer feed anything (a projection shortcut, a gate), walking upwards."""
+    g = e.g
     stack = list(candidates)
     while stack:
         n = stack.pop()
-        if n == INPUT or n == g.output or n not in g.nodes or g.consumers(n):
+        if n == INPUT or n == g.output or n not in g.nodes or e.consumers(n):
             continue
         stack.extend(g.nodes[n].inputs)
-        g.remove(n)
+        e.remove(n)
 
 
-def _free_name(g: Graph, base: str) -> str:
+def _free_name(e: EditableGraph, base: str) -> str:
     name, k = base, 1
-    while name in g.nodes or any(n.startswith(name + ".") for n in g.nodes):
+    while name in e.g.nodes or e.has_name_prefix(name):
         name, k = f"{base}{k}", k + 1
     return name
 
 
-def _set_merge(g: Graph, sm: SetMerge, path: str) -> None:
-    for merge in _merges_in(g, sm.target, f"{path}.target"):
+def _set_merge(e: EditableGraph, sm: SetMerge, path: str) -> None:
+    g = e.g
+    for merge in _merges_in(e, sm.target, f"{path}.target"):
         if sm.merge == "none":
-            _drop_merge(g, merge)
+            _drop_merge(e, merge)
             continue
         node = g.nodes[merge]
         main, skips = _main_and_skips(g, merge)
@@ -269,22 +262,24 @@ def _set_merge(g: Graph, sm: SetMerge, path: str) -> None:
                 raise SpecError(f"{path}.merge", f"{merge} merges {len(skips) + 1} inputs; a gate merges two")
             parent = merge.rsplit(".", 1)[0] if "." in merge else merge
             output = g.output
-            with g.scope(node.stage, node.block):
-                gate = g.add(_free_name(g, f"{parent}.gate"), "gate", skips[0], {"role": "shortcut"},
-                             out_features=channels(_shape_of(g, main)), bias_init=GATE_BIAS)
+            with e.g.scope(node.stage, node.block):
+                gate = e.add(_free_name(e, f"{parent}.gate"), "gate", skips[0], {"role": "shortcut"},
+                             out_features=channels(e.shape(main)), bias_init=GATE_BIAS)
             g.output = output
-            node.op, node.args, node.inputs = "highway", {}, (main, gate, skips[0])
+            node.op, node.args = "highway", {}
+            e.set_inputs(merge, (main, gate, skips[0]))
             node.meta.update(main=0, input_labels=["main path", "gate", "skip"])
             continue
-        op = "add" if sm.merge == "add" else ("concat_last" if len(_shape_of(g, main)) == 2 else "concat")
+        op = "add" if sm.merge == "add" else ("concat_last" if len(e.shape(main)) == 2 else "concat")
         if node.op == "highway":
             gate = node.inputs[1]
-            node.inputs = (main, skips[0])
             node.meta.update(main=0, input_labels=["main path", "skip"])
             node.op, node.args = op, {}
-            _prune(g, [gate])
+            e.set_inputs(merge, (main, skips[0]))
+            _prune(e, [gate])
         else:
             node.op, node.args = op, {}
+            e.changed(merge)
 
 
 def skip_endpoints(graph: Graph) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from engine.ir.ops import Shape, get_op, validate_args
 from engine.ir.reserved import RESERVED
 
 INPUT = "input"
-_COMPONENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = RESERVED  # a submodule may not shadow an nn.Module attribute (``forward``, ``train``, ``to`` ...)
-
+_COMPONENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A submodule may not shadow an attribute of the built model (``forward``, ``training``, ``graph`` ...).
+RESERVED_NAMES = RESERVED
 
 Level = Literal["stage", "block"]
 LEVELS: tuple[Level, ...] = ("stage", "block")
@@ -128,17 +129,18 @@ class Graph:
         for node in self.nodes.values():
             for src in node.inputs:
                 users[src].append(node.name)
-        ready = [name for name, deg in indegree.items() if deg == 0]
+        ready = deque(name for name, deg in indegree.items() if deg == 0)
         order: list[str] = []
         while ready:
-            name = ready.pop(0)
+            name = ready.popleft()
             order.append(name)
             for user in users[name]:
                 indegree[user] -= 1
                 if indegree[user] == 0:
                     ready.append(user)
         if len(order) != len(self.nodes):
-            stuck = next(n for n in self.nodes if n not in order)
+            done = set(order)
+            stuck = next(n for n in self.nodes if n not in done)
             raise ShapeError(stuck, "is part of a cycle; a skip edge must go from an earlier node to a later one",
                              hint="reverse the edge or pick a later target")
         return order
@@ -171,12 +173,19 @@ class Graph:
 
 
 def check_name(name: str) -> None:
-    parts = name.split(".")
+    """A node name: dot-separated ASCII identifiers, none a keyword, none starting with ``_`` (torch's private
+    attributes) and none an attribute of the built model (`RESERVED_NAMES`)."""
+    parts = name.split(".") if isinstance(name, str) else [""]
     for part in parts:
-        if not _COMPONENT.match(part) or keyword.iskeyword(part):
+        if not _COMPONENT.fullmatch(part) or keyword.iskeyword(part):  # fullmatch: "$" would accept "conv\n"
             raise SpecError(name, "node names are dot-separated identifiers like 'stage1.block0.conv1'")
-        if part in _RESERVED:
-            raise SpecError(name, f"{part!r} is reserved by torch.nn.Module; rename the node")
+        if part.startswith("_"):
+            raise SpecError(name, f"{part!r}: a name starting with '_' is reserved for torch's own attributes; "
+                                         f"rename the node (e.g. {part.lstrip('_') or 'layer'!r})")
+        if part in RESERVED_NAMES:
+            raise SpecError(name, f"{part!r} is reserved: every built model (torch.nn.Module, torch.fx."
+                                         f"GraphModule) has an attribute of that name; rename the node (e.g. "
+                                         f"{part + '_layer'!r})")
 
 
 def infer_shapes(graph: Graph) -> dict[str, Shape]:
@@ -185,18 +194,21 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
     _check_prefix_clash(graph)
     shapes: dict[str, Shape] = {INPUT: tuple(graph.input_shape)}
     for name in order:
-        node = graph.nodes[name]
-        if name == INPUT:
-            continue
-        op = get_op(node.op)
-        n = len(node.inputs)
-        if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
-            want = f"{op.min_inputs}" if op.max_inputs == op.min_inputs else f"at least {op.min_inputs}"
-            raise ShapeError(name, f"op {node.op!r} takes {want} input(s), got {n}", expected=want, received=n)
-        shapes[name] = tuple(op.shape(name, [shapes[s] for s in node.inputs], node.args, node.meta))
+        if name != INPUT:
+            shapes[name] = node_shape(graph.nodes[name], [shapes[s] for s in graph.nodes[name].inputs])
     if graph.output not in shapes:
         raise ShapeError(graph.output or "output", "the output is not a node of the graph")
     return shapes
+
+
+def node_shape(node: Node, in_shapes: list[Shape]) -> Shape:
+    """One node's output shape from its inputs' shapes (ShapeError naming the node when they do not fit)."""
+    op = get_op(node.op)
+    n = len(in_shapes)
+    if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
+        want = f"{op.min_inputs}" if op.max_inputs == op.min_inputs else f"at least {op.min_inputs}"
+        raise ShapeError(node.name, f"op {node.op!r} takes {want} input(s), got {n}", expected=want, received=n)
+    return tuple(op.shape(node.name, in_shapes, node.args, node.meta))
 
 
 def _check_prefix_clash(graph: Graph) -> None:

@@ -1,20 +1,31 @@
-"""Names a node may not take: the attributes of ``torch.nn.Module`` (a submodule named ``forward`` or ``to``
-would shadow them) and ``input``. Written out, so the IR checks names without importing torch;
-tests/test_ops_registry.py checks that the list still covers ``dir(nn.Module)`` of the installed torch."""
+"""Names a node may not take: every attribute a built model has — ``torch.nn.Module``'s and
+``torch.fx.GraphModule``'s methods and properties and the instance attributes they set in ``__init__``
+(``training``, ``_modules``, ``graph``, ``meta``, ``code`` ...): a submodule of one of these names would shadow
+it (``self.training = Linear``) or fail to register — and ``input``. Written out, so the IR checks names
+without importing torch; tests/test_ops_registry.py checks that the list still covers the installed torch's."""
 
 RESERVED: frozenset[str] = frozenset({
-    'T_destination', '_apply', '_call_impl', '_compiled_call_impl', '_get_backward_hooks', '_get_backward_pre_hooks',
-    '_get_name', '_load_from_state_dict', '_maybe_warn_non_full_backward_hook', '_named_members',
-    '_register_load_state_dict_pre_hook', '_register_state_dict_hook', '_replicate_for_data_parallel',
-    '_save_to_state_dict', '_slow_forward', '_version', '_wrapped_call_impl', 'add_module', 'apply', 'bfloat16',
-    'buffers', 'call_super_init', 'children', 'compile', 'cpu', 'cuda', 'double', 'dump_patches', 'eval',
-    'extra_repr', 'float', 'forward', 'get_buffer', 'get_extra_state', 'get_parameter', 'get_submodule', 'half',
-    'ipu', 'load_state_dict', 'modules', 'mtia', 'named_buffers', 'named_children', 'named_modules',
-    'named_parameters', 'parameters', 'register_backward_hook', 'register_buffer', 'register_forward_hook',
+    'T_destination', '_apply', '_backward_hooks', '_backward_pre_hooks', '_boxed_call', '_buffers', '_call_impl',
+    '_code', '_compiled_call_impl', '_create_node_hooks', '_deepcopy_hooks', '_deepcopy_init', '_erase_node_hooks',
+    '_forward_hooks', '_forward_hooks_always_called', '_forward_hooks_with_kwargs', '_forward_pre_hooks',
+    '_forward_pre_hooks_with_kwargs', '_get_backward_hooks', '_get_backward_pre_hooks', '_get_name', '_graph',
+    '_is_full_backward_hook', '_lineno_map', '_load_from_state_dict', '_load_state_dict_post_hooks',
+    '_load_state_dict_pre_hooks', '_maybe_warn_non_full_backward_hook', '_modules', '_named_members',
+    '_non_persistent_buffers_set', '_parameters', '_prologue_start', '_recompile_submodules',
+    '_register_create_node_hook', '_register_deepcopy_hook', '_register_erase_node_hook',
+    '_register_load_state_dict_pre_hook', '_register_replace_node_hook', '_register_state_dict_hook',
+    '_replace_hooks', '_replicate_for_data_parallel', '_save_to_state_dict', '_set_replace_hook', '_slow_forward',
+    '_state_dict_hooks', '_state_dict_pre_hooks', '_tracer_cls', '_tracer_extras', '_unregister_create_node_hook',
+    '_unregister_deepcopy_hook', '_unregister_erase_node_hook', '_unregister_replace_node_hook', '_version',
+    '_wrapped_call', '_wrapped_call_impl', 'add_module', 'add_submodule', 'apply', 'bfloat16', 'buffers',
+    'call_super_init', 'children', 'code', 'compile', 'cpu', 'cuda', 'delete_all_unused_submodules',
+    'delete_submodule', 'double', 'dump_patches', 'eval', 'extra_repr', 'float', 'forward', 'get_buffer',
+    'get_extra_state', 'get_parameter', 'get_submodule', 'graph', 'half', 'input', 'ipu', 'load_state_dict', 'meta',
+    'modules', 'mtia', 'named_buffers', 'named_children', 'named_modules', 'named_parameters', 'parameters',
+    'print_readable', 'recompile', 'register_backward_hook', 'register_buffer', 'register_forward_hook',
     'register_forward_pre_hook', 'register_full_backward_hook', 'register_full_backward_pre_hook',
     'register_load_state_dict_post_hook', 'register_load_state_dict_pre_hook', 'register_module',
     'register_parameter', 'register_state_dict_post_hook', 'register_state_dict_pre_hook', 'requires_grad_',
-    'set_extra_state', 'set_submodule', 'share_memory', 'state_dict', 'to', 'to_empty', 'train', 'type', 'xpu',
-    'zero_grad',
-    "input",
+    'set_extra_state', 'set_submodule', 'shape_env', 'share_memory', 'state_dict', 'to', 'to_empty', 'to_folder',
+    'train', 'training', 'type', 'xpu', 'zero_grad'
 })

@@ -7,9 +7,10 @@ down to short runs; AdamW defaults follow Loshchilov & Hutter 2019 (lr 1e-3, wei
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.core.errors import SpecError
 
@@ -34,6 +35,8 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from lr/warmup_steps to lr")
     step_every: int | None = Field(None, gt=0, description="step schedule: decay every N steps (default steps//3)")
     step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: lr factor at each decay")
+    step_milestones: list[int] | None = Field(None, description="step schedule: decay at these steps instead "
+                                              "of every step_every (He et al. 2016: 32k and 48k of 64k)")
     grad_clip: float | None = Field(None, gt=0, description="clip the global gradient L2 norm to this value")
     augment: bool | None = Field(None, description="random crop + flip; default: what the dataset recommends")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision; CUDA only")
@@ -55,6 +58,21 @@ class TrainConfig(BaseModel):
     probe_every: int = Field(10, gt=0, description="run the probes every N steps (and at init and the end)")
     sync_bn: bool = Field(True, description="under torchrun/DDP: BatchNorm statistics of the global batch "
                           "(false: of each rank's slice, as plain DDP)")
+    init_from: str | None = Field(None, min_length=1, description="start from a checkpoint: a local .pth / "
+                                  ".safetensors file (torchvision, timm, CIFAR-reference or SkipLab layout) or "
+                                  "run:ID, a run's final weights (engine.train.transfer)")
+    new_head: bool = Field(False, description="with init_from: a fresh classifier even where its shape fits")
+    freeze: str | None = Field(None, description="freeze the stem and the stages up to this one: stem, stage1, "
+                               "stage2, ... or backbone (all but the classifier)")
+    loaded_lr_scale: float = Field(1.0, gt=0, description="with init_from: learning rate of the loaded layers "
+                                   "relative to lr (e.g. 0.1); the new head keeps lr")
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze(cls, v: str | None) -> str | None:
+        if v is not None and re.fullmatch(r"stem|backbone|stage[1-9]\d*", v) is None:
+            raise ValueError(f"freeze must be stem, stage1, stage2, ... or backbone, got {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -66,6 +84,10 @@ class TrainConfig(BaseModel):
             unknown = [p for p in self.probes if p not in probe_names()]
             if unknown:
                 raise ValueError(f"unknown probe(s) {', '.join(unknown)}; valid probes: {', '.join(probe_names())}")
+        if self.init_from is None and (self.new_head or self.loaded_lr_scale != 1.0):
+            raise ValueError("new_head and loaded_lr_scale apply to a run started from a checkpoint; set init_from")
+        if self.step_milestones is not None and sorted(self.step_milestones) != self.step_milestones:
+            raise ValueError(f"step_milestones must be increasing steps, got {self.step_milestones}")
         if self.warmup_steps >= self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
         return self

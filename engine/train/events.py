@@ -27,11 +27,13 @@ class Layer:
     op: str
     stage: str
     params: int
-    block: str = ""
+    block: str = ""  # its node's block, or its stage when it sits in none (engine.ir.graph.group_of)
+    frozen: bool = False  # its parameters are frozen (engine.train.transfer): a zero gradient by design
 
     def to_dict(self) -> dict[str, Any]:
         """The row `RunStore.set_layers` takes."""
-        return {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
+        row = {"name": self.name, "op": self.op, "stage": self.stage, "block": self.block, "numel": self.params}
+        return {**row, "frozen": True} if self.frozen else row
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Started:
     params: int
     dataset: dict[str, Any]
     task: str
+    init: dict[str, Any] | None = None  # what the run started from (engine.train.transfer.InitState.record)
 
 
 @dataclass

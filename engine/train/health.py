@@ -35,6 +35,8 @@ class HealthMonitor:
         self.layers = layers
         self.cfg = cfg
         self.raised: set[str] = set()
+        # Frozen layers have no gradient by design: the first / last ratio is taken over the layers that train.
+        self.live = [i for i, layer in enumerate(layers) if not layer.frozen]
         # Zero-initialised layers (zero_init_residual's last BN) have no meaningful update/weight ratio
         # while their weights are still tiny: every early update is "larger than the weight".
         self.ratio_ok = (np.asarray(init_weight_norms) > 0) if init_weight_norms is not None else None
@@ -45,15 +47,20 @@ class HealthMonitor:
         if not self.layers or "grad_norm" not in stats:
             return alerts
         names = [layer.name for layer in self.layers]
+        first, last = (self.live[0], self.live[-1]) if self.live else (0, 0)
+        frozen = f" (the first {first} layer(s) are frozen)" if first else ""
         for row, step in enumerate(steps):
             g = stats["grad_norm"][row]
-            if "vanishing" not in self.raised and len(names) > 1 and g[-1] > 0 and np.isfinite(g[[0, -1]]).all():
-                ratio = float(g[0] / g[-1])
+            if "vanishing" not in self.raised and len(self.live) > 1 and g[last] > 0 and \
+                    np.isfinite(g[[first, last]]).all():
+                ratio = float(g[first] / g[last])
                 if ratio < self.cfg.vanish_threshold:
-                    alerts.append(self._raise("vanishing", step, names[0],
-                                              f"vanishing gradient at step {step}: first layer {names[0]} has "
-                                              f"gradient norm {g[0]:.3g}, {ratio:.2e} x the last layer's "
-                                              f"({names[-1]}: {g[-1]:.3g}); threshold {self.cfg.vanish_threshold:g}. "
+                    alerts.append(self._raise("vanishing", step, names[first],
+                                              f"vanishing gradient at step {step}: first "
+                                              f"{'trained ' if first else ''}layer {names[first]}{frozen} has "
+                                              f"gradient norm {g[first]:.3g}, "
+                                              f"{ratio:.2e} x the last layer's ({names[last]}: {g[last]:.3g}); "
+                                              f"threshold {self.cfg.vanish_threshold:g}. "
                                               "Shortcuts, normalisation or He init keep the gradient alive"))
             if "exploding" in self.raised:
                 continue

@@ -27,17 +27,22 @@ from engine.train.events import ACT_STATS, GRAD_STATS, Layer
 
 
 def find_layers(graph: Graph, model: nn.Module) -> tuple[list[Layer], list[list[nn.Parameter]]]:
-    """The parametrised nodes in depth order and each one's trainable parameters."""
+    """The parametrised nodes in depth order and each one's trainable parameters. A layer whose parameters are all
+    frozen (engine.train.transfer) is kept, marked ``frozen``, with its parameters: its gradient is zero by design."""
     layers: list[Layer] = []
     params: list[list[nn.Parameter]] = []
     for node in graph.compute_nodes():
         if get_op(node.op).module is None:
             continue
-        ps = [p for p in model.get_submodule(node.name).parameters() if p.requires_grad]
+        every = list(model.get_submodule(node.name).parameters())
+        ps = [p for p in every if p.requires_grad]
+        frozen = bool(every) and not ps
+        if frozen:
+            ps = every
         if not ps:
             continue
         layers.append(Layer(len(layers), node.name, node.op, node.group("stage"), sum(p.numel() for p in ps),
-                            node.group("block")))
+                            node.group("block"), frozen))
         params.append(ps)
     return layers, params
 

@@ -1,8 +1,8 @@
 """Events -> run store. The CLI and the job runner both train through `run_and_record`, so a run started
 from either one looks the same in the dashboard.
 
-Final weights go to ``<store dir>/weights/run-<id>.pt`` (a ``state_dict``); the path is recorded in
-the run's summary as ``weights_path``.
+Final weights go to ``<store file>.weights/run-<id>.pt`` beside the store (a ``state_dict``; never over an existing
+file, see `engine.store.weights`); the path written is recorded in the run's summary as ``weights_path``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from engine.arch import SpecLike, expand, load_spec
 from engine.build import resolve_device
 from engine.spec import to_dict
 from engine.store import RunStore
+from engine.store.weights import weights_file
+from engine.train import transfer
 from engine.train.budget import check_training
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def weights_path(store: RunStore, run_id: int) -> Path:
-    return Path(store.path).parent / "weights" / f"run-{run_id}.pt"
+    """The run's preferred weights file: in the store's own folder, so two stores never share one."""
+    return weights_file(store.path, run_id)
 
 
 def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, Any] | None,
@@ -42,16 +45,44 @@ def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, 
     parsed = load_spec(spec)
     device = str(resolve_device(cfg.device))
     check_training(expand(parsed), cfg, device)  # model, batch and data set must fit: refused before a write
+    check_init(store, parsed, cfg)
     label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)
     return store.create_run(str(label), to_dict(parsed), cfg.to_dict(), cfg.dataset, device, status,
                             world_size=world_size)
 
 
+def check_init(store: RunStore, spec: SpecLike, cfg: TrainConfig) -> None:
+    """A run started from a checkpoint: the file (or run:ID) exists, something in it maps onto the spec, and the
+    frozen stage exists. Raises SkipLabError before the run is written."""
+    if cfg.init_from is None and cfg.freeze is None:
+        return
+    from engine.build import build
+
+    transfer.frozen_modules(build(expand(spec), "meta"), cfg.freeze)
+    # plan:LABEL is an experiment's reference to its own earlier run: checked when the driver resolves it
+    if cfg.init_from is not None and not cfg.init_from.startswith(transfer.PLAN_REF):
+        from engine.export.checkpoints import check_init as check_file
+
+        trusted = transfer.is_reference(cfg.init_from)
+        path = transfer.resolve_source(store, cfg.init_from) if trusted else cfg.init_from
+        check_file(spec, path, new_head=cfg.new_head, trusted=trusted)
+
+
+def init_file(store: RunStore, cfg: dict[str, Any]) -> Path | None:
+    """The weights file of an ``init_from: run:ID``, resolved through the store (a file path passes as is)."""
+    source = cfg.get("init_from")
+    return transfer.resolve_source(store, source) if source and transfer.is_reference(source) else None
+
+
 def record(events: Iterable[Event], store: RunStore, run_id: int) -> Iterator[Event]:
     """Write each event to the store, then pass it on (so a progress bar can consume the same stream)."""
+    init: dict[str, Any] | None = None
     for ev in events:
         if isinstance(ev, Started):
             store.set_layers(run_id, [layer.to_dict() for layer in ev.layers])
+            if ev.init is not None:  # what the run started from, visible while it trains
+                init = ev.init
+                store.set_summary(run_id, {"init": init})
         elif isinstance(ev, Metrics):
             store.log_metrics(run_id, ev.step, ev.values)
         elif isinstance(ev, LayerStats):
@@ -61,6 +92,8 @@ def record(events: Iterable[Event], store: RunStore, run_id: int) -> Iterator[Ev
             store.add_alert(run_id, ev.step, ev.kind, ev.message, ev.layer)
         elif isinstance(ev, Done):
             summary: dict[str, Any] = dict(ev.summary)
+            if init is not None:
+                summary["init"] = init
             if ev.weights_path:
                 summary["weights_path"] = ev.weights_path
             store.set_summary(run_id, summary)
@@ -85,7 +118,8 @@ def run_and_record(store: RunStore, run_id: int, *, should_stop: Callable[[], bo
     finished = False
     try:
         events = train(run["spec"], run["config"], should_stop=should_stop,
-                       weights_path=weights_path(store, run_id), dataset=dataset)
+                       weights_path=weights_path(store, run_id), dataset=dataset,
+                       init_file=init_file(store, run["config"]))
         for ev in record(events, store, run_id):
             finished = finished or isinstance(ev, Done)
             yield ev

@@ -26,7 +26,8 @@ from engine.arch import SpecLike, expand
 from engine.build import build, resolve_device
 from engine.core.errors import SpecError
 from engine.ir.graph import infer_shapes
-from engine.train import distributed
+from engine.store.weights import write_new
+from engine.train import distributed, transfer
 from engine.train.budget import check_training, dataset_bytes, estimate_training
 from engine.train.config import TrainConfig, parse_config
 from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
@@ -71,7 +72,8 @@ def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManag
 class _Loop:
     """State of one run; `train` drives it."""
 
-    def __init__(self, spec: SpecLike, cfg: TrainConfig, dataset: Any | None) -> None:
+    def __init__(self, spec: SpecLike, cfg: TrainConfig, dataset: Any | None,
+                 init_file: str | Path | None = None) -> None:
         self.cfg = cfg
         self.dist = distributed.current()  # set by `torchrun ... -m engine train` (engine.train.distributed)
         self.device = resolve_device(cfg.device) if self.dist is None else self.dist.device
@@ -92,14 +94,16 @@ class _Loop:
                             f"{list(self.data.info.input_shape)}; set augment: false")
         torch.manual_seed(cfg.seed)  # dropout and anything else drawing from the global generator
         self.model = build(self.graph, self.device, seed=cfg.seed)
-        self.model.train()
+        # engine.train.transfer: load init_from, freeze; None for a run from scratch
+        self.init = transfer.initialise(self.model, cfg, init_file)
+        self.train_mode()
         # the forward pass goes through DDP when distributed; hooks, monitor and weights use the bare model
         self.net = self.model if self.dist is None else distributed.wrap_model(self.model, self.graph, self.dist,
                                                                                cfg.sync_bn)
         self.layers, self.layer_params = find_layers(self.graph, self.model)
         self.monitor = GradientMonitor(self.layers, self.layer_params, self.device)
         self.probe = ActivationProbe(self.graph, self.model, self.layers, self.device)
-        self.opt = make_optimizer(self.model, cfg)
+        self.opt = make_optimizer(self.model, cfg, self.init.loaded_params if self.init else None)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         d = self.device
@@ -117,6 +121,10 @@ class _Loop:
         self.init_weight_norms = _weight_norms(self.layer_params)  # for the divergence diagnosis
         self.health = HealthMonitor(self.layers, cfg, self.init_weight_norms)
 
+    def train_mode(self) -> None:
+        self.model.train()
+        transfer.hold_frozen(self.model, self.init)  # frozen BatchNorms keep the checkpoint's statistics
+
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from engine.data import batches
 
@@ -128,7 +136,7 @@ class _Loop:
     def started(self) -> Started:
         info = dataclasses.asdict(self.data.info) if dataclasses.is_dataclass(self.data.info) else {}
         return Started(self.layers, str(self.device), self.cfg.steps, sum(p.numel() for p in self.params),
-                       info, self.task.kind)
+                       info, self.task.kind, self.init.record() if self.init else None)
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor,
                      net: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,7 +242,7 @@ class _Loop:
                 num, den = self.task.counts(out, y)
                 sums += torch.stack([loss.double() * len(x), num.double(), den.double()])
         finally:
-            self.model.train()
+            self.train_mode()
         loss, num, den = (sums if self.dist is None else self.dist.sum(sums)).cpu().tolist()
         res = {"val_loss": loss / max(1, len(self.x_val)), f"val_{self.task.metric}": num / max(den, 1.0)}
         self.best_val = max(self.best_val, res[f"val_{self.task.metric}"])
@@ -244,22 +252,23 @@ class _Loop:
 
 def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
           should_stop: Callable[[], bool] | None = None, weights_path: str | Path | None = None,
-          dataset: Any | None = None) -> Iterator[Event]:
+          dataset: Any | None = None, init_file: str | Path | None = None) -> Iterator[Event]:
     """Train ``spec`` under ``config``, yielding events; the last one is always `Done`.
 
     ``should_stop`` is polled once per step (a cancel flag); ``dataset`` overrides ``config.dataset``
-    (an `engine.data.Dataset`, for tests and notebooks). Setup errors (a spec that does not fit the
-    data, a bad option) raise before the first event.
+    (an `engine.data.Dataset`, for tests and notebooks); ``init_file`` is the weights file of a
+    ``init_from: run:ID`` (resolved through the store by engine.train.record). Setup errors (a spec
+    that does not fit the data, a bad option) raise before the first event.
     """
     cfg = parse_config(config)
-    run = _Loop(spec, cfg, dataset)
+    run = _Loop(spec, cfg, dataset, init_file)
     init_weights = _save_init(run, weights_path)
     if run.dist is not None:
         should_stop = distributed.StopAgreement(run.dist, should_stop, run.sync_every)
     yield run.started()
     log.info("training %s on %s for %d steps on %s", run.graph.name or run.graph.family, run.data.info.name,
              cfg.steps, run.device)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     batches = run.batches()
     status, error, step = "done", None, 0
     last_x: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -302,11 +311,12 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         yield Metrics(step, run.validate())
     weights = None
     if weights_path is not None and cfg.save_weights and status != "diverged":
-        weights = str(weights_path)
-        Path(weights).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, weights)
+        state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+        weights = str(write_new(weights_path, lambda f: torch.save(state, f)))  # never over an existing file
     summary = {k: v for k, v in run.last.items() if isinstance(v, float) and math.isfinite(v)}
-    summary.update({"steps": float(step), "wall_s": wall, "it_s": step / wall if wall > 0 else 0.0})
+    # cpu_s: this process's CPU seconds for the loop, a machine's load does not inflate it (bench/experiments.py)
+    summary.update({"steps": float(step), "wall_s": wall, "cpu_s": time.process_time() - cpu0,
+                    "it_s": step / wall if wall > 0 else 0.0})
     if init_weights is not None:
         summary["init_weights_path"] = init_weights
     if run.best_val > -math.inf:
@@ -326,10 +336,8 @@ def _save_init(run: _Loop, weights_path: str | Path | None) -> str | None:
     initial to its final weights (Goodfellow et al. 2015; Li et al. 2018, sec. 3) after the run has ended."""
     if weights_path is None or not run.cfg.save_weights:
         return None
-    path = init_weights_path(weights_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, path)
-    return str(path)
+    state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    return str(write_new(init_weights_path(weights_path), lambda f: torch.save(state, f)))  # never over a file
 
 
 @torch.no_grad()

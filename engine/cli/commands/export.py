@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["py", "onnx"], default="py", help="py (default) or onnx (optional extra)")
     p.add_argument("--out", metavar="FILE", help="output file (py: default stdout; onnx: default <name>.onnx)")
     p.add_argument("--input", metavar="C,H,W", help="override the spec's input shape")
-    p.add_argument("--weights", metavar="FILE", help="onnx only: load this state_dict first (see load-weights)")
+    p.add_argument("--weights", metavar="FILE", help="onnx only: load this checkpoint first; every tensor must map "
+                   "(see load-weights)")
     p.add_argument("--seed", type=int, default=0, help="onnx only: seed of the initial weights (default 0)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=run)
@@ -41,10 +42,15 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).write_text(source, encoding="utf-8")
         info = {"path": args.out, "format": "py", "bytes": len(source.encode())}
     else:
+        from engine.export.checkpoints import load_checkpoint
         from engine.export.onnx_export import export_onnx
-        from engine.export.weights import load_weights
 
-        model = load_weights(spec, args.weights, strict=True).model if args.weights else None
+        model = None
+        if args.weights:  # by layout: a torchvision / timm / CIFAR-reference checkpoint exports too
+            report = load_checkpoint(spec, args.weights)
+            if not report.complete:
+                raise SpecError("--weights", f"{args.weights} does not fill this spec's model: {report.text()}")
+            model = report.model
         info = export_onnx(spec, args.out or f"{name}.onnx", model=model, seed=args.seed).to_json()
         info["format"] = "onnx"
     if args.json:

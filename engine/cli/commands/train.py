@@ -27,9 +27,9 @@ from engine.core.errors import SpecError
 from engine.store import RunStore
 from engine.train import distributed
 from engine.train.config import TrainConfig, parse_config
-from engine.train.events import Alert, Done
+from engine.train.events import Alert, Done, Started
 from engine.train.progress import ProgressLine, alert_line, summary_text
-from engine.train.record import create_run, run_and_record
+from engine.train.record import create_run, init_file, run_and_record
 from engine.train.trainer import prepare, train
 
 ORDER = 40
@@ -72,6 +72,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--log-every", type=positive_int, help="metrics and per-layer statistics every N steps")
     p.add_argument("--val-every", type=int, help="validate every N steps (0: only at the end)")
+    p.add_argument("--input", metavar="C,H,W", help="override the spec's input shape")
+    p.add_argument("--num-classes", type=positive_int, metavar="N", help="override the spec's number of classes")
+    p.add_argument("--init-from", metavar="FILE|run:ID", help="start from a checkpoint: a local .pth/.safetensors "
+                   "file (torchvision, timm, CIFAR-reference or SkipLab ResNet; see load-weights) or run:ID")
+    p.add_argument("--freeze", metavar="UP_TO_STAGE", help="freeze the stem and the stages up to this one: stem, "
+                   "stage1, stage2, ... or backbone (everything but the classifier)")
+    p.add_argument("--new-head", action="store_true", help="a fresh classifier even when the checkpoint's fits")
+    p.add_argument("--loaded-lr-scale", type=positive_float, metavar="X",
+                   help="learning rate of the loaded layers relative to --lr (e.g. 0.1)")
     p.add_argument("--config", metavar="FILE", help="a YAML/JSON file of training options (flags override it)")
     p.add_argument("--set", metavar="KEY=VALUE", type=key_value, action="append", default=[],
                    help="any training option, e.g. --set momentum=0.8 (repeatable)")
@@ -103,8 +112,20 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     flags = {"dataset": args.dataset, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
              "optimizer": args.optimizer, "schedule": args.schedule, "warmup_steps": args.warmup_steps,
              "weight_decay": args.weight_decay, "grad_clip": args.grad_clip, "amp": args.amp, "seed": args.seed,
-             "device": args.device, "log_every": args.log_every, "val_every": args.val_every}
+             "device": args.device, "log_every": args.log_every, "val_every": args.val_every,
+             "init_from": getattr(args, "init_from", None), "freeze": getattr(args, "freeze", None),
+             "loaded_lr_scale": getattr(args, "loaded_lr_scale", None),
+             "new_head": True if getattr(args, "new_head", False) else None}
     return parse_config(base, **flags)
+
+
+def spec_arg(args: argparse.Namespace) -> Any:
+    """SPEC as given, or with --input / --num-classes applied (a dict spec)."""
+    if getattr(args, "input", None) is None and getattr(args, "num_classes", None) is None:
+        return args.spec
+    from engine.cli.commands.load_weights import spec_with
+
+    return spec_with(args.spec, args.input, args.num_classes)
 
 
 def sweep_entry(text: str) -> tuple[int, int]:
@@ -135,13 +156,14 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, cfg, ctx)
 
 
-def _follow(spec: str, cfg: TrainConfig, data: Any) -> int:
+def _follow(spec: Any, cfg: TrainConfig, data: Any, store_path: str | None) -> int:
     """A rank other than 0: train in step with the others, record and print nothing."""
     stopper = _Stopper(announce=False)
     old = {s: signal.signal(s, stopper) for s in (signal.SIGINT, signal.SIGTERM)}
     done: Done | None = None
     try:
-        for ev in train(spec, cfg, should_stop=stopper.flag.is_set, dataset=data):
+        source = init_file(RunStore(store_path), cfg.to_dict())  # init_from: run:ID, resolved as rank 0 does
+        for ev in train(spec, cfg, should_stop=stopper.flag.is_set, dataset=data, init_file=source):
             done = ev if isinstance(ev, Done) else done
     finally:
         for s, handler in old.items():
@@ -151,15 +173,16 @@ def _follow(spec: str, cfg: TrainConfig, data: Any) -> int:
 
 
 def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContext | None) -> int:
-    data = prepare(args.spec, cfg)  # bad input fails here, before a run is recorded
+    spec = spec_arg(args)
+    data = prepare(spec, cfg)  # bad input fails here, before a run is recorded
     if ctx is not None and not ctx.is_main:
-        return _follow(args.spec, cfg, data)
+        return _follow(spec, cfg, data, args.store)
     store = RunStore(args.store)
     if getattr(args, "sweep", None):
         from engine.store.sweeps import check_entry
 
         check_entry(store, *args.sweep)
-    run_id = create_run(store, args.spec, cfg, status="running", name=args.name,
+    run_id = create_run(store, spec, cfg, status="running", name=args.name,
                         world_size=ctx.world_size if ctx else 1)
     if getattr(args, "sweep", None):
         from engine.store.sweeps import attach_run
@@ -175,10 +198,13 @@ def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContex
         for ev in run_and_record(store, run_id, should_stop=stopper.flag.is_set, dataset=data):
             done = ev if isinstance(ev, Done) else done
             progress.update(ev)
+            if isinstance(ev, Started) and ev.init is not None:  # not progress: shown with --quiet too
+                sys.stderr.write(init_text(ev.init) + "\n")
             if args.quiet:
                 continue
             if isinstance(ev, Alert):
                 sys.stderr.write(("\n" if tty else "") + alert_line(ev) + "\n")
+
             now = time.monotonic()
             if tty:
                 sys.stderr.write("\r" + progress.render() + "\033[K")
@@ -198,10 +224,22 @@ def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContex
     return {"done": 0, "diverged": EXIT_DIVERGED, "cancelled": EXIT_CANCELLED}.get(done.status, 1)
 
 
+def init_text(init: dict[str, Any]) -> str:
+    """What a run started from, for stderr: the checkpoint report and what is frozen."""
+    lines = [f"initialised from {init['from']}:"] if init.get("from") else []
+    if init.get("report"):
+        lines += ["  " + line for line in init["report"].splitlines()]
+    if init.get("frozen_modules"):
+        lines.append(f"frozen: {len(init['frozen_modules'])} layers, {init['frozen_params']:,} parameters "
+                     f"(their BatchNorms keep the checkpoint's statistics); training {init['trainable_params']:,}")
+    return "\n".join(lines)
+
+
 def summary_json(run_id: int, done: Done, store: RunStore) -> dict[str, Any]:
     alerts = store.get_alerts(run_id)
     return {"run_id": run_id, "status": done.status, "steps": done.step, "wall_s": round(done.wall_s, 3),
             "summary": done.summary, "weights_path": done.weights_path, "error": done.error,
             "alerts": [{k: a[k] for k in ("step", "kind", "layer", "message")} for a in alerts],
+            "init": ((store.get_run(run_id) or {}).get("summary") or {}).get("init"),
             "store": str(store.path)}
 

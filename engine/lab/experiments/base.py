@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.core.errors import SpecError
 from engine.core.registry import Registry
 from engine.core.text import short
+from engine.lab.experiments.claims import Claim
 
 
 class ExperimentOptions(BaseModel):
@@ -93,6 +94,9 @@ class Experiment:
     plan: Plan
     analyse: Analyse
     tiny: dict[str, Any] = field(default_factory=dict)  # options for tests: seconds, not minutes
+    claims: tuple[Claim, ...] = ()  # registered before any run (engine.lab.experiments.claims)
+    setup: str = ""  # the default setup, and how it differs from the paper's
+    paper: dict[str, Any] = field(default_factory=dict)  # options reproducing the publication's settings (--paper)
 
     def parse_options(self, data: dict[str, Any] | None = None) -> ExperimentOptions:
         """Options from a dict; unknown keys and bad values are a SpecError naming ``options.<key>``."""

@@ -26,7 +26,10 @@ from typing import Any
 
 from engine.arch import load_spec
 from engine.core.errors import SpecError
+from engine.lab.experiments import depends
 from engine.lab.experiments.base import AnalysisContext, RunPlan, StoredRun, get_experiment
+from engine.lab.experiments.cost import eta_seconds, run_costs
+from engine.lab.experiments.reuse import canonical, reusable_runs, stamp
 from engine.store import RunStore, pid_alive
 from engine.store.experiments import EXP_ACTIVE, ExperimentStore
 from engine.train.config import parse_config
@@ -47,6 +50,7 @@ def create_experiment(name: str, options: dict[str, Any] | None = None, store_pa
     for p in plans:
         parse_config(p.config)
         load_spec(p.spec)
+    depends.check_refs(plans)
     runs = [{"label": p.label, "seed": p.seed, "spec": p.spec, "config": p.config, "run_id": None} for p in plans]
     return ExperimentStore(store_path).create(name, opts.model_dump(mode="json"), runs)
 
@@ -60,40 +64,56 @@ def _run_name(name: str, exp_id: int, r: dict[str, Any]) -> str:
 
 
 def progress(exp_id: int, store_path: str | Path | None = None) -> dict[str, Any]:
-    """Where an experiment stands, from the store: status, runs done / total, the active runs' steps, and the
-    fraction of all planned optimizer steps taken so far."""
+    """Where an experiment stands, from the store: status, runs done / total, the active runs' steps, the
+    fraction of the whole experiment's training work done (each run's steps weighted by its cost per step, so a
+    56-layer run counts about three times a 20-layer one) and an ETA from the rate of the work trained so far
+    (reused runs count as done at once and do not speed the estimate up)."""
     es, rs = ExperimentStore(store_path), RunStore(store_path)
     rec = es.get(exp_id)
     if rec is None:
         raise SpecError("experiment", f"no experiment {exp_id} in {es.path}")
-    total_steps = done_steps = done_runs = 0
+    costs = run_costs(rec["runs"])
+    total = sum(costs) or 1.0
+    done_work = reused_work = 0.0
+    done_runs = reused = 0
     current = []
-    for r in rec["runs"]:
+    for r, cost in zip(rec["runs"], costs, strict=True):
         steps = int(r["config"].get("steps", 1))
-        total_steps += steps
         row = rs.get_run(r["run_id"]) if r.get("run_id") else None
         if row is None:
             continue
         if row["status"] in FINAL_STATUSES:
             done_runs += 1
-            done_steps += steps
+            done_work += cost
+            if r.get("reused"):
+                reused += 1
+                reused_work += cost
             continue
         step = rs.latest_step(r["run_id"]) or 0
-        done_steps += min(step, steps)
+        done_work += cost * min(step, steps) / max(steps, 1)
         current.append({"label": r["label"], "seed": r["seed"], "run_id": r["run_id"], "step": step, "steps": steps,
                         "status": row["status"]})
     extra = rec.get("progress") or {}
+    elapsed = time.time() - rec["started_at"] if rec.get("started_at") else 0.0
+    if rec["status"] not in EXP_ACTIVE and rec.get("finished_at") and rec.get("started_at"):
+        elapsed = rec["finished_at"] - rec["started_at"]
+    fraction = done_work / total
     return {"id": exp_id, "name": rec["name"], "status": rec["status"], "runs_total": len(rec["runs"]),
-            "runs_done": done_runs, "fraction": done_steps / max(total_steps, 1), "current": current,
+            "runs_done": done_runs, "runs_reused": reused, "fraction": fraction, "current": current,
+            "elapsed_s": elapsed,
+            "eta_s": eta_seconds(elapsed, done_work - reused_work, total - done_work) if rec["status"] == "running"
+            else None,
             "phase": extra.get("phase", rec["status"]) if rec["status"] in EXP_ACTIVE else rec["status"],
             "error": rec.get("error")}
 
 
 def execute(exp_id: int, store_path: str | Path | None = None, *, jobs: int = 0,
-            on_event: EventHook | None = None, should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
+            on_event: EventHook | None = None, should_stop: Callable[[], bool] | None = None,
+            reuse: bool = True) -> dict[str, Any] | None:
     """Train the experiment's runs (not yet trained ones only, so an interrupted experiment resumes), then
     analyse them. ``jobs`` > 0: through the job runner with that many child processes; 0: in this process.
-    Returns the results, or None if it was cancelled."""
+    ``reuse``: a planned run already done in the store with the same spec, config (seed included) and code
+    version is not trained again (engine.lab.experiments.reuse). Returns the results, or None if it was cancelled."""
     es, rs = ExperimentStore(store_path), RunStore(store_path)
     rec = es.get(exp_id)
     if rec is None:
@@ -105,6 +125,8 @@ def execute(exp_id: int, store_path: str | Path | None = None, *, jobs: int = 0,
     es.set_status(exp_id, "running")
     stop = _stopper(es, exp_id, should_stop)
     try:
+        if reuse:
+            _reuse_trained(es, rs, rec)
         if jobs > 0:
             _train_with_runner(es, rs, rec, jobs, stop, on_event)
         else:
@@ -122,6 +144,24 @@ def execute(exp_id: int, store_path: str | Path | None = None, *, jobs: int = 0,
     except BaseException as exc:
         es.transition(exp_id, EXP_ACTIVE, "failed", str(exc) or exc.__class__.__name__)
         raise
+
+
+def _reuse_trained(es: ExperimentStore, rs: RunStore, rec: dict[str, Any]) -> None:
+    """Point every planned run that was trained before (same spec, config and code version) at that run."""
+    trained = reusable_runs(rs)
+    if not trained:
+        return
+    runs = rec["runs"]
+    changed = False
+    for r in runs:
+        if r.get("run_id"):
+            continue
+        found = trained.get(canonical(r["spec"], r["config"]))
+        if found is not None:
+            r["run_id"], r["reused"] = found, True
+            changed = True
+    if changed:
+        es.set_runs(rec["id"], runs)
 
 
 def _stopper(es: ExperimentStore, exp_id: int, should_stop: Callable[[], bool] | None) -> Callable[[], bool]:
@@ -152,7 +192,11 @@ def _train_inline(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], stop: 
             return
         if r.get("run_id") and (row := rs.get_run(r["run_id"])) and row["status"] in FINAL_STATUSES:
             continue  # trained before an interruption
-        cfg = parse_config(r["config"])
+        state, config = depends.resolve(r["config"], runs, rs)  # runs in plan order: a source ran before
+        if state != "ready":
+            log.warning("not training %s s%s: the run it starts from did not finish", r["label"], r["seed"])
+            continue
+        cfg = parse_config(config)
         key = f"{cfg.dataset}:{sorted(cfg.dataset_options.items())}"
         if key not in data_cache:  # same data for every run: generate it once
             data_cache = {key: load_dataset(cfg.dataset, **cfg.dataset_options)}
@@ -170,6 +214,7 @@ def _train_inline(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], stop: 
                     es.set_progress(rec["id"], {"phase": f"training {r['label']} s{r['seed']}"})
         except Exception:  # noqa: BLE001 - recorded as failed by run_and_record; the experiment goes on
             log.exception("run %d (%s) failed", run_id, r["label"])
+        stamp(rs, run_id)
 
 
 def _train_with_runner(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], jobs: int, stop: Callable[[], bool],
@@ -178,13 +223,18 @@ def _train_with_runner(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], j
 
     runner = JobRunner(rs.path, max_concurrent=jobs)
     runs = rec["runs"]
-    for r in runs:
-        if not r.get("run_id"):
-            r["run_id"] = runner.submit(r["spec"], r["config"], name=_run_name(rec["name"], rec["id"], r))
-            es.set_runs(rec["id"], runs)
-    ids = [int(r["run_id"]) for r in runs]
+    ids: list[int] = []
     try:
         while True:
+            waiting = False
+            for r in runs:  # a run that starts from another one is submitted once that one is done
+                if not r.get("run_id"):
+                    state, config = depends.resolve(r["config"], runs, rs)
+                    waiting = waiting or state == "wait"
+                    if state == "ready":
+                        r["run_id"] = runner.submit(r["spec"], config, name=_run_name(rec["name"], rec["id"], r))
+                        es.set_runs(rec["id"], runs)
+            ids = [int(r["run_id"]) for r in runs if r.get("run_id")]
             runner.pump()
             if stop():
                 for run_id in ids:
@@ -196,7 +246,10 @@ def _train_with_runner(es: ExperimentStore, rs: RunStore, rec: dict[str, Any], j
                                                  "runs done"})
             if on_event is not None:
                 on_event(None, None)
-            if all(s in FINAL_STATUSES for s in statuses):
+            if all(s in FINAL_STATUSES for s in statuses) and not waiting:
+                for r in runs:
+                    if not r.get("reused"):
+                        stamp(rs, int(r["run_id"]))
                 return
             time.sleep(0.5)
     finally:

@@ -67,7 +67,7 @@ def registered_claims(depth: int) -> tuple[Claim, ...]:
 class LandscapeExperimentOptions(ImageOptions):
     seeds: int = Field(2, ge=1, le=10, description="runs per net (paired by seed); one seed is always inconclusive")
     steps: int = Field(400, gt=0)
-    image_size: int = Field(16, ge=16, le=64, description="shapes only: image side (CIFAR is 32)")
+    image_size: int = Field(16, ge=8, le=64, description="built-in data only: image side (CIFAR is 32)")
     width: int = Field(4, ge=2, le=64, description="first-stage width; stages are w, 2w, 4w (Li et al.: 16)")
     depth: int = Field(56, description="depth of both nets (6n + 2); Li et al.: non-convexity shows at 56, not 20")
     grid: int = Field(15, ge=5, le=51, description="surface grid per axis, odd (Li et al.: 51)")
@@ -241,4 +241,11 @@ EXPERIMENT = register_experiment(Experiment(
     analyse=analyse,
     tiny={"seeds": 2, "steps": 4, "depth": 8, "width": 2, "image_size": 16, "train_size": 64, "val_size": 16,
           "batch_size": 16, "grid": 5, "samples": 32, "hessian_grid": 3, "hessian_iters": 3, "shatter_points": 16},
+    claims=registered_claims(56),
+    setup="plain-56 and ResNet-56 (shortcut A) at width 4 instead of 16, on 16x16 generated 'textures' instead of "
+          "CIFAR-10, 400 steps instead of 64k, 2 seeds; surfaces 15x15 instead of 51x51 (span 1, as the paper), on "
+          "256 training samples instead of the whole set; the Hessian ratio on a 3x3 grid with 10 Lanczos steps "
+          "per point (Li et al. mapped the whole plane); shattering on 256 inputs on a line, as Balduzzi et al.",
+    paper={"dataset": "cifar10", "image_size": 32, "width": 16, "depth": 56, "steps": 64000, "batch_size": 128,
+           "lr": 0.1, "seeds": 3, "grid": 51, "samples": 50000, "hessian_grid": 9, "hessian_iters": 20},
 ))
