@@ -12,11 +12,11 @@ from torch import nn
 
 from engine.build import build_model
 from engine.lab.landscape import hessian, measures
-from engine.lab.landscape.directions import Mover, filter_norms, random_directions, weight_params
+from engine.lab.landscape.directions import Mover, difference, filter_norms, random_directions, weight_params
 from engine.lab.landscape.options import LandscapeOptions, parse_options
 from engine.lab.landscape.probe import Batches, prepare_model
 from engine.lab.landscape.shatter import autocorrelation, correlation_length, shatter
-from engine.lab.landscape.surface import SurfaceDone, compute_surface
+from engine.lab.landscape.surface import SurfaceDone, SurfaceProgress, SurfaceStarted, compute_surface
 from tests.train_helpers import one_torch_thread  # noqa: F401 - autouse fixture
 
 TINY_RESNET = {"family": "resnet", "name": "tiny", "input": [3, 8, 8], "num_classes": 4,
@@ -224,3 +224,94 @@ def test_shatter_refuses_token_inputs():
 
     with pytest.raises(LandscapeError, match="token ids"):
         shatter("transformer_tiny")
+
+
+def test_bn_stays_in_eval_mode_with_its_parameters_and_statistics_as_trained_at_every_point():
+    model = build_model(TINY_RESNET, seed=0)
+    x, y = _data(24)
+    _trained_bn(model, x)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns
+    trained = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]
+    seen = {"calls": 0}
+
+    def check(i: int):
+        def hook(module: nn.Module, _inputs: tuple) -> None:
+            assert not module.training  # eval: running statistics, not the batch's
+            for k, v in module.state_dict().items():
+                assert torch.equal(v, trained[i][k]), k  # scale, shift, running mean / var as trained
+            seen["calls"] += 1
+        return hook
+
+    handles = [m.register_forward_pre_hook(check(i)) for i, m in enumerate(bns)]
+    model.train()  # the caller's mode does not matter: the surface is measured in eval mode
+    batches = Batches.of(x, y, 12, torch.device("cpu"))
+    try:
+        _surface(model, batches, dim=2, grid=3, span=0.5)
+    finally:
+        for h in handles:
+            h.remove()
+    assert seen["calls"] == len(bns) * 9 * 2 + len(bns) * 2  # 9 points + the centre, 2 batches each
+
+
+def test_same_direction_seed_gives_the_same_surface_another_seed_a_different_one():
+    model = build_model(TINY_RESNET, seed=0)
+    x, y = _data(16)
+    batches = Batches.of(x, y, 16, torch.device("cpu"))
+    prepare_model(model, batches)
+    a, b, c = (_surface(model, batches, dim=2, grid=3, seed=s) for s in (4, 4, 5))
+    assert a["loss"] == b["loss"] and a["seed"] == 4
+    assert a["loss"] != c["loss"]
+    assert a["loss"][1][1] == c["loss"][1][1] == a["center_loss"]  # the centre does not depend on the directions
+
+
+def test_progress_events_start_rise_and_finish():
+    model = build_model(TINY_RESNET, seed=0)
+    x, y = _data(16)
+    batches = Batches.of(x, y, 16, torch.device("cpu"))
+    prepare_model(model, batches)
+    evs = list(compute_surface(model, F.cross_entropy, batches, LandscapeOptions(
+        dim=2, grid=5, hessian="center", hessian_iters=3, device="cpu")))
+    assert isinstance(evs[0], SurfaceStarted) and evs[0].points == 25 and evs[0].hessian_points == 1
+    progress = [e for e in evs if isinstance(e, SurfaceProgress)]
+    fractions = [e.fraction for e in progress]
+    assert len(progress) >= 6 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert progress[4].phase == "loss 25/25" and progress[-1].phase == "hessian 1/1"
+    assert isinstance(evs[-1], SurfaceDone) and evs[-1].status == "done"
+
+
+def test_the_init_line_runs_from_the_initial_to_the_final_weights():
+    """alpha = -1 is the model at its initial weights, alpha = 0 the trained one, on the same batches."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = _data(32, (6,), 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(20):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        final_loss = float(F.cross_entropy(model(x), y))
+        start = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+        start.load_state_dict(init)
+        init_loss = float(F.cross_entropy(start(x), y))
+    batches = Batches.of(x, y, 16, torch.device("cpu"))
+    evs = list(compute_surface(model, F.cross_entropy, batches, LandscapeOptions(
+        dim=1, direction="init", grid=5, span=1.0, hessian="none", device="cpu"), init_state=init))
+    r = evs[-1].result
+    assert r["alphas"] == [-1.0, -0.5, 0.0, 0.5, 1.0] and r["init_alpha"] == -1.0
+    assert r["loss"][0] == pytest.approx(init_loss, rel=1e-5)
+    assert r["loss"][2] == pytest.approx(final_loss, rel=1e-5) == r["center_loss"]
+    assert init_loss > final_loss
+
+
+def test_the_init_line_moves_every_parameter_bn_included():
+    model = build_model(TINY_RESNET, seed=0)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1)
+    d = difference(dict(model.named_parameters()), init, [n for n, _ in weight_params(model)])
+    for name, _ in weight_params(model):
+        torch.testing.assert_close(d[name], torch.full_like(d[name], 0.1), rtol=0, atol=1e-6)

@@ -97,6 +97,9 @@ def test_landscape_text_output_and_list(trained, capsys):
     (["999"], "no run #999"),
     (["{no_weights}"], "has no saved weights"),
     (["{run}", "--grid", "4"], "grid must be odd"),
+    (["{run}", "--grid", "0"], "must be a positive integer, got '0'"),
+    (["{run}", "--grid", "1"], "greater than or equal to 3"),
+    (["{run}", "--samples", "0"], "must be a positive integer"),
     (["{run}", "--direction", "init", "--dim", "2"], "use dim 1"),
     (["{run}", "--hessian", "grid", "--dim", "1"], "use dim 2"),
     (["{run}", "--span", "-1"], "positive number"),
@@ -161,3 +164,18 @@ def test_dashboard_job_runs_in_a_child_process(trained):
     assert rec["status"] == "done", rec.get("error")
     assert rec["pid"] is not None and len(rec["result"]["loss"]) == 5
     assert cancel_landscape(job_id, str(path)) == "done"  # nothing to cancel once done
+
+
+def test_a_run_without_its_initial_file_rebuilds_it_from_the_seed_unless_it_started_from_a_checkpoint(tmp_path,
+                                                                                                     capsys):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = _train(store)
+    Path(store.get_run(run_id)["summary"]["init_weights_path"]).unlink()  # as an older run, before landscapes
+    line = _json(capsys, ["landscape", str(run_id), "--dim", "1", "--direction", "init", "--grid", "3", *FAST,
+                          "--store", str(store.path), "--json", "--no-save"])
+    assert line["init_source"].startswith("rebuilt from the run's spec and seed")
+    tuned = _train(store, init_from=f"run:{run_id}")
+    Path(store.get_run(tuned)["summary"]["init_weights_path"]).unlink()
+    code = main(["landscape", str(tuned), "--dim", "1", "--direction", "init", *FAST, "--store", str(store.path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "started from a checkpoint" in err and "Traceback" not in err

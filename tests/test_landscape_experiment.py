@@ -27,27 +27,59 @@ def _verdicts(per_seed, shatters) -> dict[str, str]:
 def test_claims_are_registered_with_source_threshold_and_reason():
     exp = get_experiment("landscape")
     claims = registered_claims(56)
-    assert {c.key for c in claims} >= {"plain_more_nonconvex", "plain_not_toward_center", "plain_hessian_ratio",
-                                       "plain_shattered"}
-    assert all(c.source and c.why and c.statistic for c in claims)
+    assert {c.key for c in claims} == {"plain56_trains", "resnet56_trains", "plain_more_nonconvex",
+                                       "plain_not_toward_center", "plain_hessian_ratio", "plain_shattered"}
+    assert all(c.source and c.why and c.statistic and c.paper_measured for c in claims)
+    assert exp.claims == claims and exp.setup and exp.paper  # registered with the recipe, before any run
     assert exp.parse_options({}).depth == 56  # Li et al.: where the non-convexity shows
+    assert exp.parse_options(exp.paper).dataset == "cifar10"  # the publication's settings are valid options
 
 
-def test_verdicts_follow_the_seeds():
-    trained = {"plain56_error": 0.1, "resnet56_error": 0.05}
-    agree = {s: {**trained, "plain56": _surface(0.4 + s / 100, 0.6, 0.5), "resnet56": _surface(0.02, 0.97, 0.1)}
+TRAINED = {"plain56_error": 0.1, "resnet56_error": 0.05}
+FINDINGS = {"plain_more_nonconvex", "plain_not_toward_center", "plain_hessian_ratio", "plain_shattered"}
+
+
+def test_every_finding_holds_on_li_and_balduzzi_and_fails_on_the_opposite():
+    agree = {s: {**TRAINED, "plain56": _surface(0.4 + s / 100, 0.6, 0.5), "resnet56": _surface(0.02, 0.97, 0.1)}
              for s in range(3)}
     v = _verdicts(agree, {s: _shatter(0.1, 0.8 + s / 100) for s in range(3)})
-    assert v["plain_more_nonconvex"] == v["plain_not_toward_center"] == v["plain_hessian_ratio"] == HELD
-    assert v["plain_shattered"] == HELD
-    contra = {s: {**trained, "plain56": _surface(0.01, 0.99, 0.05), "resnet56": _surface(0.3 + s / 100, 0.5, 0.6)}
+    assert set(v.values()) == {HELD}, v  # the two checks and the four findings
+    contra = {s: {**TRAINED, "plain56": _surface(0.01, 0.99, 0.05), "resnet56": _surface(0.3 + s / 100, 0.5, 0.6)}
               for s in range(3)}
     v = _verdicts(contra, {s: _shatter(0.9, 0.1 + s / 100) for s in range(3)})
-    assert v["plain_more_nonconvex"] == v["plain_hessian_ratio"] == v["plain_shattered"] == NOT_HELD
-    one_seed = {0: agree[0]}
-    assert _verdicts(one_seed, {0: _shatter(0.1, 0.8)})["plain_more_nonconvex"] == INCONCLUSIVE
-    untrained = {s: {**e, "plain56_error": 0.9} for s, e in agree.items()}
-    assert _verdicts(untrained, {s: _shatter(0.1, 0.8) for s in range(3)})["plain_more_nonconvex"] == INCONCLUSIVE
+    assert {k: v[k] for k in FINDINGS} == dict.fromkeys(FINDINGS, NOT_HELD), v
+
+
+def test_each_finding_fails_alone_when_only_its_own_data_contradicts_it():
+    base = {"plain": (0.4, 0.6, 0.5), "resnet": (0.02, 0.97, 0.1), "lag1": (0.1, 0.8)}
+    flips = {"plain_more_nonconvex": ("plain", 0, 0.0, "resnet", 0, 0.5),
+             "plain_not_toward_center": ("plain", 1, 0.99, "resnet", 1, 0.4),
+             "plain_hessian_ratio": ("plain", 2, 0.05, "resnet", 2, 0.7)}
+    for key, (n1, i1, v1, n2, i2, v2) in flips.items():
+        nets = {k: list(v) for k, v in base.items()}
+        nets[n1][i1], nets[n2][i2] = v1, v2
+        per_seed = {s: {**TRAINED, "plain56": _surface(nets["plain"][0] + s / 100, *nets["plain"][1:]),
+                        "resnet56": _surface(*nets["resnet"])} for s in range(3)}
+        v = _verdicts(per_seed, {s: _shatter(0.1, 0.8 + s / 100) for s in range(3)})
+        assert v[key] == NOT_HELD and all(v[k] == HELD for k in FINDINGS - {key}), (key, v)
+    same = {s: {**TRAINED, "plain56": _surface(0.4 + s / 100, 0.6, 0.5), "resnet56": _surface(0.02, 0.97, 0.1)}
+            for s in range(3)}
+    v = _verdicts(same, {s: _shatter(0.8 + s / 100, 0.1) for s in range(3)})
+    assert v["plain_shattered"] == NOT_HELD and all(v[k] == HELD for k in FINDINGS - {"plain_shattered"})
+
+
+def test_a_net_that_did_not_train_fails_its_check_and_leaves_the_findings_inconclusive():
+    agree = {s: {"plain56_error": 0.9 - s / 100, "resnet56_error": 0.05,
+                 "plain56": _surface(0.4 + s / 100, 0.6, 0.5), "resnet56": _surface(0.02, 0.97, 0.1)} for s in range(3)}
+    v = _verdicts(agree, {s: _shatter(0.1, 0.8 + s / 100) for s in range(3)})
+    assert v["plain56_trains"] == NOT_HELD and v["resnet56_trains"] == HELD
+    assert all(v[k] == INCONCLUSIVE for k in FINDINGS - {"plain_shattered"})  # read around an untrained point
+    assert v["plain_shattered"] == HELD  # measured at initialisation: it needs no training
+
+
+def test_one_seed_is_inconclusive():
+    one = {0: {**TRAINED, "plain56": _surface(0.4, 0.6, 0.5), "resnet56": _surface(0.02, 0.97, 0.1)}}
+    assert set(_verdicts(one, {0: _shatter(0.1, 0.8)}).values()) == {INCONCLUSIVE}
 
 
 def test_tiny_experiment_end_to_end(store_path):

@@ -4,7 +4,8 @@ fixed batches of its training data. Every problem is a `LandscapeError` naming t
 What a run keeps (engine.train.trainer): the final weights (``summary.weights_path``, a state_dict) and, since
 landscapes were added, the initial ones (``summary.init_weights_path``). For an older run without the initial
 file they are rebuilt from its spec and seed: the trainer initialises on the CPU from ``torch.manual_seed(seed)``
-(engine.build), so the rebuild is the same tensors under the same torch version.
+(engine.build), so the rebuild is the same tensors under the same torch version. A run that started from a
+checkpoint (``init_from``) and saved no initial file is refused instead: its start was not the seed's build.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ def load_init(rm: RunModel, store: RunStore) -> None:
     if path and Path(path).is_file():
         rm.init_state, rm.init_source = _load_state(path, "initial", rm.run_id), "saved at the start of training"
         return
+    if rm.config.init_from:  # its start was a checkpoint, not the seed's build
+        raise LandscapeError(f"run #{rm.run_id} started from a checkpoint ({str(rm.config.init_from)[:120]}) and "
+                             "saved no initial weights, so its start cannot be rebuilt from the seed; use direction "
+                             "'random', or train it again (runs save their initial weights now)")
     rm.init_state = build(rm.graph, "cpu", seed=rm.config.seed).state_dict()
     rm.init_source = "rebuilt from the run's spec and seed (this run saved no initial weights)"
     log.info("run %d: %s", rm.run_id, rm.init_source)

@@ -96,6 +96,7 @@ def compute_surface(model: nn.Module, loss_fn: LossFn, batches: Batches, options
     """The surface around ``model``'s current weights; the model is left as it was (weights and BN statistics)."""
     opts = options
     device = next(model.parameters()).device
+    model.eval()  # BN on its running statistics, dropout off (Li et al. sec. 4), whatever mode the caller left
     saved_buffers = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in dict(
         model.named_parameters())}
     directions = _directions(model, opts, init_state)
