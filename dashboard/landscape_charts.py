@@ -3,12 +3,12 @@ for a point whose loss overflowed). No Streamlit here: each function takes resul
 
 Surfaces are drawn as log10(loss): a plain net's loss spans decades over a plane, and one colour scale over log10
 keeps both the basin and the walls readable. Two surfaces compared share one scale (`shared_range`). Labels come
-from users (run names), so they are HTML-escaped before Plotly, which reads tags such as <b> in titles and legends.
+from users (run names): trace names go through `dashboard.text.plot`, titles through run_charts' `_layout` (which
+uses it too), so tags such as <b> and TeX in a name are shown literally, escaped once.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from dashboard.charts import STAGE_COLOURS
 from dashboard.run_charts import _layout
+from dashboard.text import plot
 
 Result = Mapping[str, Any]
 # Li et al. 2018 fig. 8 colours the |lambda_min / lambda_max| map from blue (convex) to yellow (non-convex).
@@ -27,8 +28,8 @@ REFERENCE_DASH = {"white noise": "dot", "brown noise": "dash"}
 
 
 def label(text: Any) -> str:
-    """User text (a run name) made safe for a Plotly title or legend."""
-    return html.escape(str(text), quote=False)
+    """User text (a run name) made safe for a Plotly legend (titles: `_layout` escapes them)."""
+    return plot(text)
 
 
 def log_loss(loss: Any) -> np.ndarray:
@@ -71,7 +72,7 @@ def loss_contour(r: Result, *, title: str = "", zrange: tuple[float, float] | No
                                                                      "line": {"width": 1, "color": "black"}},
                              name="trained weights", hovertemplate="trained weights<extra></extra>"))
     _square(fig)
-    return _layout(fig, height=height, title=label(title), uirevision=f"contour-{title}", **_axis_titles(r))
+    return _layout(fig, height=height, title=title, uirevision=f"contour-{title}", **_axis_titles(r))
 
 
 def _square(fig: go.Figure) -> None:
@@ -92,7 +93,7 @@ def loss_surface_3d(r: Result, *, title: str = "", zrange: tuple[float, float] |
     if zrange:
         scene["zaxis"] = {"range": list(zrange)}
     fig.update_layout(scene=scene)
-    return _layout(fig, height=height, title=label(title), uirevision=f"surface-{title}")
+    return _layout(fig, height=height, title=title, uirevision=f"surface-{title}")
 
 
 def curves_1d(results: Mapping[str, Result], *, title: str = "Loss along one direction", log_y: bool = True,
@@ -110,7 +111,7 @@ def curves_1d(results: Mapping[str, Result], *, title: str = "Loss along one dir
     fig.add_vline(x=0, line_dash="dot", line_color="#888", annotation_text="trained", annotation_position="top")
     if init_line:
         fig.add_vline(x=-1, line_dash="dot", line_color="#888", annotation_text="initial", annotation_position="top")
-    return _layout(fig, height=height, title=label(title), xaxis_title="alpha", yaxis_title="loss",
+    return _layout(fig, height=height, title=title, xaxis_title="alpha", yaxis_title="loss",
                    yaxis_type="log" if log_y else "linear", uirevision=f"curves-{title}")
 
 
@@ -125,7 +126,7 @@ def curvature_map(r: Result, *, title: str = "", height: int = 380) -> go.Figure
                                colorbar={"title": "|λmin/λmax|"}, texttemplate="%{z:.2f}",
                                hovertemplate="alpha %{x:.2f}<br>beta %{y:.2f}<br>ratio %{z:.3f}<extra></extra>"))
     _square(fig)
-    return _layout(fig, height=height, title=label(title or "Hessian |λmin/λmax| (full parameter space)"),
+    return _layout(fig, height=height, title=title or "Hessian |λmin/λmax| (full parameter space)",
                    uirevision=f"curv-{title}", **_axis_titles(r))
 
 
@@ -138,7 +139,7 @@ def surface_curvature_map(r: Result, *, title: str = "", height: int = 380) -> g
     fig = go.Figure(go.Heatmap(x=r["alphas"][1:-1], y=r["betas"][1:-1], z=_grid(z), zmin=0.0, zmax=1.0,
                                colorscale=CURVATURE_SCALE, colorbar={"title": "ratio"}))
     _square(fig)
-    return _layout(fig, height=height, title=label(title or "Surface curvature |min(λ1, 0)/λ2| (on the plane)"),
+    return _layout(fig, height=height, title=title or "Surface curvature |min(λ1, 0)/λ2| (on the plane)",
                    uirevision=f"scurv-{title}", **_axis_titles(r))
 
 

@@ -3,6 +3,8 @@ into the store (no computation): AppTest, no exception, the figures drawn, user 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -96,7 +98,15 @@ def test_compare_page_puts_two_surfaces_on_one_scale(store_path, tmp_path):
     assert not at.exception
     charts = [c for c in at.get("plotly_chart") if c.key.startswith("compare_landscape_") and c.key[-1].isdigit()]
     assert len(charts) == 2
+    traces = [json.loads(c.proto.spec)["data"][0] for c in charts]  # side by side, on one colour scale
+    assert traces[0]["zmin"] == traces[1]["zmin"] and traces[0]["zmax"] == traces[1]["zmax"]
+    assert [t.get("showscale", True) for t in traces] == [False, True]  # one colour bar for both
     assert any("plain is the more non-convex" in t.value for t in at.text)
+    at.segmented_control(key="compare_landscape_view").set_value("3-D").run()  # the 3-D view shares the scale too
+    assert not at.exception
+    traces = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")
+              if c.key.startswith("compare_landscape_") and c.key[-1].isdigit()]
+    assert traces[0]["type"] == "surface" and traces[0]["cmax"] == traces[1]["cmax"]
 
 
 @pytest.mark.parametrize("status", ["running", "failed"])

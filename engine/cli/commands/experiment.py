@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run an experiment from the literature (degradation, lesion, ...)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", metavar="NAME", nargs="?", help="degradation | gradients | lesion | shortcut_share | "
-                   "unet_skips | landscape")
+                   "unet_skips | transfer | landscape")
     p.add_argument("--seeds", type=positive_int, help="runs per architecture (seeds 0..K-1)")
     p.add_argument("--steps", type=positive_int, help="optimizer steps per run")
     p.add_argument("--set", metavar="KEY=VALUE", type=key_value, action="append", default=[],
