@@ -13,14 +13,17 @@ if str(ROOT) not in sys.path:  # plain `streamlit run` does not put the repo roo
 
 import streamlit as st  # noqa: E402
 
+from dashboard import lesson_links  # noqa: E402
 from dashboard.pages_index import PAGES, page_dir  # noqa: E402
 from dashboard.warmup import warm_in_background  # noqa: E402
 
-# A Material icon, not an emoji: an emoji favicon makes Streamlit load its whole emoji table on every first run.
-st.set_page_config(page_title="SkipLab", page_icon=":material/alt_route:", layout="wide")
+# An emoji, not a Material icon: Streamlit fetches a Material favicon from fonts.gstatic.com (a request to another
+# origin, and a broken icon offline); the emoji is drawn locally (its table costs ~0.1 s once per server).
+st.set_page_config(page_title="SkipLab", page_icon="🔀", layout="wide")
 pages = page_dir()
 page = st.navigation([st.Page(pages / f"{p.file}.py", title=p.title, icon=p.icon, url_path=p.file,
                               default=p.default) for p in PAGES])
+lesson_links.sidebar()  # under the navigation: where a student starts
 try:
     page.run()
 finally:  # after the first page is drawn (also when it stops early): torch and the trainer, off-thread

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import text as safe
 from dashboard.landscape_view import render_compare as render_landscapes
+from dashboard.lesson_links import flow_words
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap
 from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_at, runs_frame, totals_frame
 from dashboard.state import get_store, run_label
@@ -42,16 +43,22 @@ def show_runs() -> None:
 
     point = st.slider("Gradient profile at % of each run", 0, 100, 100, 5, key="compare_point",
                       help="Each run is read at the same fraction of its own training, so runs of any length align.")
-    profiles = {}
+    profiles, at_step = {}, {}
     for i in ids:
         last = store.latest_step(i)
         if last is None:
             continue
-        step, values = profile_at(store, i, int(round(last * point / 100)))
+        at_step[i] = int(round(last * point / 100))
+        step, values = profile_at(store, i, at_step[i])
         if values.size:
             profiles[f"{names[i]} (step {step})"] = values
     if profiles:
         safe.chart(depth_profiles(profiles), key="compare_profiles")
+    # The same data in words: how much of the last layer's gradient reaches the first, where the runs differ, and
+    # why they do not when they do not.
+    run_names = {r["id"]: f"#{r['id']} {r.get('name') or ''}".strip() for r in runs}
+    in_words = {run_names[i]: i for i in ids if i in at_step}
+    flow_words(store, in_words, [at_step[i] for i in in_words.values()], when=f"at {point}% of each run")
 
     cols = st.columns(len(ids))
     for col, i in zip(cols, ids, strict=True):

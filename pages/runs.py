@@ -6,7 +6,7 @@ import yaml
 
 from dashboard import text as safe
 from dashboard.runs_data import runs_frame
-from dashboard.state import get_store
+from dashboard.state import get_runner, get_store
 from engine.api import SkipLabError, StoreError, run_archive
 
 ss = st.session_state
@@ -44,8 +44,9 @@ if c[1].button("Compare", disabled=not 2 <= len(ids) <= 4, key="runs_compare", h
     st.switch_page("pages/compare.py")
 confirm = c[3].checkbox("Confirm delete", key="runs_confirm", disabled=not ids)
 if c[2].button("Delete", disabled=not (ids and confirm), key="runs_delete", help="Tick 'Confirm delete' first."):
+    runner = get_runner()
     for run_id in ids:
-        store.delete_run(run_id)
+        runner.delete(run_id)  # a queued or running run is cancelled first: its worker stops
     st.toast(f"Deleted {len(ids)} run(s).")
     st.rerun()
 

@@ -6,6 +6,7 @@ in. A refresh re-attaches."""
 import streamlit as st
 
 from dashboard import text as safe
+from dashboard.lesson_links import run_story
 from dashboard.live_run import ACTIVE, render_run
 from dashboard.state import get_runner, get_store, run_label
 from dashboard.train_form import FREEZE_CHOICES, INIT_SOURCES, chosen_spec, init_config, init_source, runs_with_weights
@@ -117,6 +118,7 @@ if run and run["status"] in ACTIVE and st.button("Cancel run", key="train_cancel
     st.rerun()
 
 active = bool(run and run["status"] in ACTIVE)
+run_story(store, run_id)  # above the charts: why its gradient looks as it does, and the lesson that shows it
 
 
 @st.fragment(run_every=1.0 if active else None)

@@ -49,6 +49,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while torch and the commands are still importing: no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = make_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the command whose --help lists what it takes (argparse blames the top-level parser)
@@ -70,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `python -m engine presets | head`
         return EXIT_OK
+    except OSError as exc:  # a file the user named cannot be written or read: a full disk (/dev/full), a
+        # read-only folder, a FIFO... the user's to fix, so exit 2 with the file and the reason
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or exc.__class__.__name__
+        print(f"error: cannot use{where}: {reason}; check the path, its permissions and the free space",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a raw traceback
         if os.environ.get("SKIPLAB_DEBUG"):
             traceback.print_exc()
