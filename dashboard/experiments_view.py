@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import experiment_charts as ec
 from dashboard import text as safe
+from dashboard.landscape_view import render_experiment as render_landscape_experiment
 from engine.api import experiments
 
 PREFIX = "experiments"
@@ -198,7 +199,7 @@ def _transfer(f: dict[str, Any], key: str) -> None:
 
 
 _RENDERERS = {"degradation": _degradation, "gradients": _gradients, "lesion": _lesion, "shortcut_share": _share,
-              "unet_skips": _unet, "transfer": _transfer}
+               "unet_skips": _unet, "transfer": _transfer, "landscape": render_landscape_experiment}
 
 
 @st.cache_resource(show_spinner=False)

@@ -22,6 +22,7 @@ PAGES = [
     PageInfo("lessons", "Lessons", ":material/school:"),
     PageInfo("train", "Train", ":material/monitoring:"),
     PageInfo("compare", "Compare", ":material/compare_arrows:"),
+    PageInfo("landscape", "Landscape", ":material/landscape:"),
     PageInfo("runs", "Runs", ":material/list_alt:"),
     PageInfo("experiments", "Experiments", ":material/science:"),
 ]

@@ -42,18 +42,24 @@ if TYPE_CHECKING:  # imported on use: building pulls in torch, the cross-check t
 
     from engine.analysis.compare import Comparison
     from engine.analysis.crosscheck import CrossCheck
+    from engine.lab.landscape.options import LandscapeOptions
+    from engine.lab.landscape.shatter import ShatterOptions
+    from engine.store.landscapes import LandscapeStore
     from engine.train.runner import JobRunner
 
 __all__ = [
-    "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "REQUIRED", "STATUSES", "Analysis", "Edit",
-    "Evaluation", "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
-    "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "apply_edits", "block_costs",
-    "build_model", "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names", "decode",
-    "default_store_path", "dumps", "evaluate", "expand", "export_python", "family_names", "file_stem", "fmt_bytes",
+    "Analysis", "BYTES", "Edit", "Evaluation", "FAMILIES", "Graph", "GroupRow", "INPUT", "KINDS", "LAYER_STATS",
+    "Node", "NodeRow", "OPS", "PRESETS", "REQUIRED", "RegistryError", "ResourceError", "RunStore", "STATUSES",
+    "ShapeError", "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "apply_edits",
+    "block_costs", "build_model", "cancel_landscape", "canonical_json", "check_checkpoint", "compare",
+    "compare_landscapes", "crosscheck", "dataset_names", "decode", "default_store_path", "describe_landscape",
+    "describe_shatter", "dumps", "evaluate", "expand", "export_python", "family_names", "file_stem", "fmt_bytes",
     "fmt_shape", "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep",
-    "gradient_flow_text", "infer_shapes", "kind_colour", "list_sweeps", "load", "load_spec", "loads", "numel",
-    "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips", "resolve", "run_archive",
-    "save", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
+    "gradient_flow_text", "infer_shapes", "kind_colour", "landscape", "landscape_job", "landscape_options",
+    "landscape_store", "launch_landscape", "launch_shatter", "list_landscapes", "list_sweeps", "load", "load_spec",
+    "loads", "numel", "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips",
+    "resolve", "run_archive", "save", "shatter", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows",
+    "to_dict",
 ]
 
 
@@ -178,6 +184,98 @@ def __getattr__(name: str) -> Any:
 
         return lessons
     raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
+
+
+# ---- loss landscapes and shattered gradients (engine.lab.landscape) -------------------------------------------
+
+
+def landscape(run_id: int, options: LandscapeOptions | dict[str, Any] | None = None, *, store: str | None = None,
+              save: bool = True, should_stop: Any = None) -> dict[str, Any] | None:
+    """A run's loss surface computed in this process (Li et al. 2018), stored with the run unless ``save`` is
+    False: ``{"dim", "alphas", "betas", "loss", "center_loss", "measures", "hessian", ...}``; None if stopped."""
+    from engine.lab.landscape.record import run_landscape
+    from engine.lab.landscape.surface import SurfaceDone
+
+    result = None
+    for ev in run_landscape(store, run_id, options, save=save, should_stop=should_stop):
+        if isinstance(ev, SurfaceDone):
+            result = ev.result
+    return result
+
+
+def landscape_options() -> tuple[type[LandscapeOptions], type[ShatterOptions]]:
+    """The option models of a surface and of a shattering measure (for forms: fields, defaults, descriptions)."""
+    from engine.lab.landscape.options import LandscapeOptions
+    from engine.lab.landscape.shatter import ShatterOptions
+
+    return LandscapeOptions, ShatterOptions
+
+
+def launch_landscape(run_id: int, options: LandscapeOptions | dict[str, Any] | None = None,
+                     store: str | None = None) -> int:
+    """Compute a run's surface in a detached child process; returns the landscape's id (poll `landscape_job`)."""
+    from engine.lab.landscape.jobs import launch_surface
+
+    return launch_surface(store, run_id, options)
+
+
+def launch_shatter(specs: list[SpecLike], options: ShatterOptions | dict[str, Any] | None = None,
+                   store: str | None = None) -> int:
+    """The shattering measures of specs at initialisation, in a detached child process; returns the id."""
+    from engine.lab.landscape.jobs import launch_shatter as launch
+
+    return launch(store, specs, options)
+
+
+def landscape_job(job_id: int, store: str | None = None) -> dict[str, Any] | None:
+    """A landscape record: status, progress (0-1), phase, error and, once done, the result."""
+    from engine.lab.landscape.jobs import job
+
+    return job(job_id, store)
+
+
+def cancel_landscape(job_id: int, store: str | None = None) -> str:
+    from engine.lab.landscape.jobs import cancel
+
+    return cancel(job_id, store)
+
+
+def landscape_store(store: str | None = None) -> LandscapeStore:
+    """The landscapes table of a run store (``list``, ``get``, ``latest``, ``delete``)."""
+    from engine.store.landscapes import LandscapeStore
+
+    return LandscapeStore(store)
+
+
+def list_landscapes(store: str | None = None, run_id: int | None = None, kind: str | None = None
+                    ) -> list[dict[str, Any]]:
+    return landscape_store(store).list(run_id, kind)
+
+
+def shatter(spec: SpecLike, options: ShatterOptions | dict[str, Any] | None = None) -> dict[str, Any]:
+    """Input-gradient autocorrelation of a spec at initialisation (Balduzzi et al. 2017), in this process."""
+    from engine.lab.landscape.shatter import shatter as measure
+
+    return measure(spec, options)
+
+
+def describe_landscape(result: dict[str, Any]) -> str:
+    """A paragraph on one surface, computed from its numbers."""
+    from engine.lab.landscape.conclusion import describe_surface
+
+    return describe_surface(result)
+
+
+def compare_landscapes(a: dict[str, Any], b: dict[str, Any]) -> str:
+    from engine.lab.landscape.conclusion import compare_surfaces
+
+    return compare_surfaces(a, b)
+
+
+def describe_shatter(result: dict[str, Any]) -> str:
+    from engine.lab.landscape.conclusion import describe_shatter as describe
+
+    return describe(result)
 
 
 # ---- transfer learning ---------------------------------------------------------------------------------------

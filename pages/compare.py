@@ -5,13 +5,14 @@ sweep, a "Sweep" mode shows a whole sweep: each variant's mean and band over its
 import streamlit as st
 
 from dashboard import text as safe
+from dashboard.landscape_view import render_compare as render_landscapes
 from dashboard.lesson_links import flow_words
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap
 from dashboard.runs_data import diff_frame, layer_view, metric_series, profile_at, runs_frame, totals_frame
 from dashboard.state import get_store, run_label
 from dashboard.sweep_view import render_sweep
 from dashboard.sweeps import sweep_labels
-from engine.api import SkipLabError, compare, preset_names
+from engine.api import SkipLabError, compare, landscape_store, preset_names
 
 ss = st.session_state
 st.title("Compare")
@@ -71,6 +72,8 @@ def show_runs() -> None:
     st.subheader("Summary")
     frame = runs_frame([r for r in runs if r["id"] in ids])
     st.dataframe(frame, hide_index=True, width="stretch", key="compare_table")
+
+    render_landscapes(landscape_store(str(store.path)), ids, names)  # side by side on one colour scale
 
 
 

@@ -62,7 +62,7 @@ def test_each_experiment_runs_from_the_page_and_shows_figures_and_conclusion(sto
         assert len(at.success) + len(at.error) + len(at.warning) >= len(claims)
     # all of their runs are ordinary runs of the store: the Runs page lists them. The lesion's resnet8 / plain8 runs
     # have the same spec, config and seeds as the degradation's: reused, not trained again
-    assert len(RunStore(store_path).list_runs()) == 8 + 6 + 0 + 1 + 6 + 5  # + transfer
+    assert len(RunStore(store_path).list_runs()) == 8 + 6 + 0 + 1 + 6 + 5 + 4  # transfer, landscape
     at.switch_page("../pages/runs.py").run()
     assert not at.exception
 

@@ -1,4 +1,4 @@
-"""One SQLite schema for runs, experiments and sweeps: the only channel between writers (training processes)
+"""One SQLite schema for runs, experiments, sweeps and landscapes: the only channel between writers (training processes)
 and viewers (dashboard, CLI). Imports engine.core and engine.spec."""
 
 from engine.store.db import SCHEMA_VERSION, StoreError, default_store_path, pid_alive

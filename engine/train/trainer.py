@@ -261,6 +261,7 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     """
     cfg = parse_config(config)
     run = _Loop(spec, cfg, dataset, init_file)
+    init_weights = _save_init(run, weights_path)
     if run.dist is not None:
         should_stop = distributed.StopAgreement(run.dist, should_stop, run.sync_every)
     yield run.started()
@@ -315,10 +316,27 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
     # cpu_s: this process's CPU seconds for the loop, a machine's load does not inflate it (bench/experiments.py)
     summary.update({"steps": float(step), "wall_s": wall, "cpu_s": time.process_time() - cpu0,
                     "it_s": step / wall if wall > 0 else 0.0})
+    if init_weights is not None:
+        summary["init_weights_path"] = init_weights
     if run.best_val > -math.inf:
         summary[f"best_val_{run.task.metric}"] = run.best_val
     log.info("run %s after %d steps in %.1fs", status, step, wall)
     yield Done(status, step, summary, weights, error, wall)
+
+
+def init_weights_path(weights_path: str | Path) -> Path:
+    """Where the weights before the first update go, beside the final ones: ``run-7.pt`` -> ``run-7.init.pt``."""
+    path = Path(weights_path)
+    return path.with_name(f"{path.stem}.init{path.suffix}")
+
+
+def _save_init(run: _Loop, weights_path: str | Path | None) -> str | None:
+    """Save the initial weights (a state_dict), so a run's loss landscape can follow the straight line from its
+    initial to its final weights (Goodfellow et al. 2015; Li et al. 2018, sec. 3) after the run has ended."""
+    if weights_path is None or not run.cfg.save_weights:
+        return None
+    state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    return str(write_new(init_weights_path(weights_path), lambda f: torch.save(state, f)))  # never over a file
 
 
 @torch.no_grad()

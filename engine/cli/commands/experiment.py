@@ -2,8 +2,8 @@
 runs (recorded in the store, so they show up on the Runs and Compare pages), analyse them, print the
 conclusion written from the measured numbers. Progress goes to stderr.
 
-Experiments: degradation, gradients, lesion, shortcut_share, unet_skips (`--list` describes them, with their
-registered claims, and lists the experiments stored so far; `--show ID` re-opens one). Any option:
+Experiments: degradation, gradients, lesion, shortcut_share, unet_skips, transfer, landscape (`--list` describes
+them, with their registered claims, and lists the experiments stored so far; `--show ID` re-opens one). Any option:
 `--set KEY=VALUE` (see --list --json); `--paper` the publication's settings (for a GPU). A run the store holds
 already (same spec, config, seed and code version) is reused, not retrained (`--retrain` to train anyway).
 Progress: one bar for the whole experiment, weighted by each run's cost, with an ETA.
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run an experiment from the literature (degradation, lesion, ...)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", metavar="NAME", nargs="?", help="degradation | gradients | lesion | shortcut_share | "
-                   "unet_skips")
+                   "unet_skips | transfer | landscape")
     p.add_argument("--seeds", type=positive_int, help="runs per architecture (seeds 0..K-1)")
     p.add_argument("--steps", type=positive_int, help="optimizer steps per run")
     p.add_argument("--set", metavar="KEY=VALUE", type=key_value, action="append", default=[],
