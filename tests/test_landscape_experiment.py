@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from engine.lab.experiments import create_experiment, execute, get_experiment
 from engine.lab.experiments.claims import HELD, INCONCLUSIVE, NOT_HELD, judge_all
-from engine.lab.experiments.exp_landscape import claim_values, registered_claims
+from engine.lab.experiments.exp_landscape import claim_values, conclusion, registered_claims
 from engine.store.landscapes import LandscapeStore
 from tests.train_helpers import one_torch_thread  # noqa: F401 - autouse fixture
 
@@ -75,6 +77,12 @@ def test_a_net_that_did_not_train_fails_its_check_and_leaves_the_findings_inconc
     assert v["plain56_trains"] == NOT_HELD and v["resnet56_trains"] == HELD
     assert all(v[k] == INCONCLUSIVE for k in FINDINGS - {"plain_shattered"})  # read around an untrained point
     assert v["plain_shattered"] == HELD  # measured at initialisation: it needs no training
+    claims = judge_all(registered_claims(56), claim_values(agree, {s: _shatter(0.1, 0.8) for s in range(3)},
+                                                           "plain56", "resnet56"))
+    opts = get_experiment("landscape").parse_options({})
+    text = conclusion(claims, opts, SimpleNamespace(runs=[]))
+    assert "plain56 did not clearly train" in text and "resnet56 did not" not in text  # said plainly, first
+    assert text.index("did not clearly train") < text.index("Check")
 
 
 def test_one_seed_is_inconclusive():

@@ -218,6 +218,12 @@ def conclusion(claims: list[dict[str, Any]], opts: LandscapeExperimentOptions, c
             f"{opts.steps} steps, {opts.seeds} seed(s)); surfaces {opts.grid}x{opts.grid}, span ±{opts.span:g}, "
             f"direction seed {opts.direction_seed}, {opts.samples} samples.")
     parts = [head]
+    untrained = [c["key"].removesuffix("_trains") for c in claims if c.get("check") and c["verdict"] != HELD]
+    if untrained:  # said first and plainly, as the other experiments do: the surfaces of an untrained net
+        parts.append(f"{' and '.join(untrained)} did not clearly train (end training error not below "
+                     f"{100 * TRAINED:.0f}% on every seed, He et al.'s mark): a landscape read around a point that "
+                     "never left chance says nothing about Li et al.'s finding, so the claims that need a trained "
+                     "pair are inconclusive whatever the surfaces look like.")
     for c in claims:
         kind = "Check" if c.get("check") else "Claim"
         parts.append(f"{kind} {c['verdict']}: {c['claim']} ({c['evidence']}).")
