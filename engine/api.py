@@ -53,6 +53,9 @@ __all__ = [
     "get_op", "get_preset", "get_runner", "get_sweep", "kind_colour", "list_sweeps", "load", "load_spec", "loads",
     "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips", "resolve",
     "run_archive", "save", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
+    # issue 16: run names, tags and notes; spec differences in words; distributions and sample predictions
+    "dataset_options", "derived_name", "describe_changes", "get_histograms", "get_samples", "histogram_stats",
+    "rename_run", "run_meta", "set_run_notes", "set_run_tags",
 ]
 
 
@@ -121,6 +124,13 @@ def dataset_names() -> list[str]:
     return names()
 
 
+def dataset_options(name: str) -> dict[str, Any]:
+    """The options a dataset accepts and their defaults (``flatten``, ``size``, ``train_size`` ...)."""
+    from engine.data import dataset_options as options
+
+    return options(name)
+
+
 def get_runner(store: str | None = None, *, max_concurrent: int = 1) -> JobRunner:
     """The job runner of a store: runs train in child processes, their state lives in the store."""
     from engine.train.runner import get_runner as runner
@@ -153,6 +163,70 @@ def __getattr__(name: str) -> Any:
 
         return experiments
     raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
+
+
+# ---- what a person writes about a run; its spec in words -------------------------------------------------------
+
+
+def rename_run(store: RunStore, run_id: int, name: str) -> str:
+    from engine.store.meta import rename_run as rename
+
+    return rename(store, run_id, name)
+
+
+def set_run_tags(store: RunStore, run_id: int, tags: list[str] | str) -> list[str]:
+    """Replace a run's tags (a list, or comma-separated text); returns them cleaned."""
+    from engine.store.meta import set_tags
+
+    return set_tags(store, run_id, tags)
+
+
+def set_run_notes(store: RunStore, run_id: int, notes: str) -> str:
+    from engine.store.meta import set_notes
+
+    return set_notes(store, run_id, notes)
+
+
+def run_meta(store: RunStore, run_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """``{run_id: {"tags": [...], "notes": "..."}}`` for runs that have any."""
+    from engine.store.meta import get_meta
+
+    return get_meta(store, run_ids)
+
+
+def describe_changes(spec_a: SpecLike | dict[str, Any], spec_b: SpecLike | dict[str, Any]) -> list[str]:
+    """What changes from spec A to spec B, in words: ``["shortcut A → none", "stage3 blocks 3 → 9"]``."""
+    from engine.analysis.specdiff import describe_changes as describe
+
+    return describe(spec_a, spec_b)
+
+
+def derived_name(spec: SpecLike | dict[str, Any]) -> str:
+    """A run's readable name from its spec's difference to its preset: ``"resnet20 · shortcut none"``."""
+    from engine.analysis.specdiff import derived_name as name
+
+    return name(spec)
+
+
+def histogram_stats(store: RunStore, run_id: int) -> list[str]:
+    """Which per-layer distributions a run recorded (``grad_hist``, ``weight_hist``, ``update_hist``)."""
+    from engine.store.snapshots import histogram_stats as stats
+
+    return stats(store, run_id)
+
+
+def get_histograms(store: RunStore, run_id: int, stat: str) -> tuple[Any, Any, Any]:
+    """``(steps [T], log10 bin edges [bins + 1], fractions [T, layers, bins])`` of one recorded distribution."""
+    from engine.store.snapshots import get_histograms as get
+
+    return get(store, run_id, stat)
+
+
+def get_samples(store: RunStore, run_id: int, kind: str) -> list[tuple[int, Any]]:
+    """A segmentation run's validation images: ``input``, ``truth`` (step 0) and ``pred`` (by step), uint8."""
+    from engine.store.snapshots import get_samples as get
+
+    return get(store, run_id, kind)
 
 
 # ---- transfer learning ---------------------------------------------------------------------------------------
