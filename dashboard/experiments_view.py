@@ -75,8 +75,10 @@ def max_jobs() -> int:
 
 
 def experiment_label(rec: dict[str, Any]) -> str:
-    when = time.strftime("%m-%d %H:%M", time.localtime(rec["created_at"]))
-    return f"#{rec['id']} {rec['name']} · {rec['status']} · {when}"
+    """What ran and when; not its status, which a select box would keep showing stale as the experiment moves on
+    (the progress bar says it, live)."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["created_at"]))
+    return f"#{rec['id']} {rec['name']} · {when}"
 
 
 def _duration(seconds: float | None) -> str:
@@ -115,7 +117,7 @@ def render_registered_claims(exp: experiments.Experiment) -> None:
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
     if exp.setup:
-        st.caption("Setup: " + exp.setup)
+        st.caption("Setup: " + exp.setup)  # engine text: the recipe's own setup line
 
 
 _VERDICT_BOX = {"held": st.success, "did not hold": st.error, "inconclusive": st.warning}

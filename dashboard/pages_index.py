@@ -1,8 +1,11 @@
-"""The dashboard's pages, in navigation order (one thin script per page in the top-level pages/)."""
+"""The dashboard's pages, in navigation order (one thin script per page), and where their scripts are."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -21,3 +24,10 @@ PAGES = [
     PageInfo("runs", "Runs", ":material/list_alt:"),
     PageInfo("experiments", "Experiments", ":material/science:"),
 ]
+
+
+def page_dir() -> Path:
+    """The folder of the page scripts: the top-level pages/ of a source tree, or `dashboard/page_scripts/` of an
+    installed wheel (setup.py ships pages/ under that name)."""
+    installed = HERE / "page_scripts"
+    return installed if installed.is_dir() else HERE.parent / "pages"
