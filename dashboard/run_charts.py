@@ -77,8 +77,9 @@ def curves(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str, y
                                      line={"color": colour, "width": 1}, opacity=0.25, hoverinfo="skip",
                                      showlegend=False))
             y = ema(np.asarray(y, dtype=np.float64), smooth)
-        fig.add_trace(go.Scatter(x=xs, y=np.asarray(y, dtype=np.float32), mode="lines", name=plot(label),
-                                 line={"color": colour, "width": 2}))
+        fig.add_trace(go.Scatter(x=xs, y=np.asarray(y, dtype=np.float32), name=plot(label),
+                                 mode="lines+markers" if len(xs) < 12 else "lines",  # a lone point shows too
+                                 line={"color": colour, "width": 2}, marker={"size": 5}))
     return _layout(fig, height=height, title=title, xaxis_title="step", yaxis_title=y_title,
                    yaxis_type="log" if log_y else "linear")
 
