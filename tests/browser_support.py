@@ -96,9 +96,17 @@ def wait_idle(page, timeout: float = 60_000) -> None:  # noqa: ANN001
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout)
 
 
+def widget(page, kind: str, label: str):  # noqa: ANN001, ANN201
+    """The first Streamlit widget of ``kind`` (``stSelectbox``) whose label is exactly ``label`` (else one whose
+    label contains it): "Run" must not find "Previous run"."""
+    boxes = page.locator(f'[data-testid="{kind}"]')
+    exact = boxes.filter(has=page.locator('[data-testid="stWidgetLabel"]').get_by_text(label, exact=True))
+    return exact.first if exact.count() else boxes.filter(has_text=label).first
+
+
 def select(page, label: str, option: str) -> None:  # noqa: ANN001
     """Pick an option in a Streamlit select box found by its label."""
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box = widget(page, "stSelectbox", label)
     box.locator("input").click()
     box.locator("input").fill(option)
     page.keyboard.press("Enter")
@@ -121,7 +129,7 @@ def nav(page, title: str) -> None:  # noqa: ANN001
 
 def number(page, label: str, value: float | int) -> None:  # noqa: ANN001
     """Type a value into a Streamlit number input found by its label, as a user does (then Tab to apply)."""
-    box = page.locator('[data-testid="stNumberInput"]').filter(has_text=label).first.locator("input")
+    box = widget(page, "stNumberInput", label).locator("input")
     box.fill(str(value))
     box.press("Tab")
     wait_idle(page)
@@ -130,7 +138,7 @@ def number(page, label: str, value: float | int) -> None:  # noqa: ANN001
 def text_in(page, label: str, value: str, *, area: bool = False) -> None:  # noqa: ANN001
     """Type into a text input (or text area) found by its label, then apply it as a user does."""
     kind = "stTextArea" if area else "stTextInput"
-    box = page.locator(f'[data-testid="{kind}"]').filter(has_text=label).first.locator("textarea" if area else "input")
+    box = widget(page, kind, label).locator("textarea" if area else "input")
     box.fill(value)
     box.press("Control+Enter" if area else "Enter")
     wait_idle(page)
