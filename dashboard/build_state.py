@@ -26,19 +26,23 @@ def failing_edit(spec: dict[str, Any], ev: Evaluation, batch: int = 1) -> int | 
 
 
 def _edit_target(graph: Any, edit: dict[str, Any]) -> str | None:
-    """The node an edit acts on in the graph before it: a skip's target (where it merges), a removed shortcut's
-    block output; a block or stage name resolves to its output node, as the edit itself does."""
+    """The node an edit acts on in the graph before it: a skip's target (where it merges), else its source (a
+    target that names no node still gets a marker where the skip starts), a removed shortcut's block output; a
+    block or stage name resolves to its output node, as the edit itself does."""
     body = edit.get("add_skip") or edit.get("set_merge") or {}
-    ref = body.get("to") if isinstance(body, dict) else None
-    ref = ref or edit.get("remove_skip") or (body.get("block") if isinstance(body, dict) else None)
-    if not isinstance(ref, str) or graph is None:
+    body = body if isinstance(body, dict) else {}
+    if graph is None:
         return None
-    if ref in graph.nodes:
-        return ref
-    try:
-        return graph.group_output(ref)
-    except (KeyError, ValueError, IndexError):
-        return None
+    for ref in (body.get("to"), body.get("from"), edit.get("remove_skip"), body.get("block")):
+        if not isinstance(ref, str):
+            continue
+        if ref in graph.nodes:
+            return ref
+        try:
+            return graph.group_output(ref)
+        except (KeyError, ValueError, IndexError):
+            continue
+    return None
 
 
 def locate_edit_error(spec: dict[str, Any], ev: Evaluation, batch: int = 1) -> tuple[Evaluation, int | None]:

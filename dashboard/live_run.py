@@ -24,8 +24,9 @@ from engine.api import RunStore, SkipLabError, expand, get_histograms, get_sampl
 
 ACTIVE = ("queued", "running")
 STAT_NOTE = ("Every gradient statistic here is of the gradient backprop produced, before any clipping. ‖g‖₂ (the "
-             "default, as on Compare) is the norm of a layer's whole gradient and grows with the layer's size; mean "
-             "|g| is the average entry and does not, so it compares layers of any size; max |g| is the largest entry.")
+             "default, on Train and Compare alike) is the norm of a layer's whole gradient and grows with the layer's "
+             "size; mean |g| is the average entry and does not, so it compares layers of any size; max |g| is the "
+             "largest entry.")
 MAX_MASK_STEPS = 3  # the first prediction, and the latest ones
 
 

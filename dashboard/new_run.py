@@ -17,6 +17,7 @@ from dashboard.state import analyze_spec
 from dashboard.train_form import (
     FREEZE_CHOICES,
     INIT_SOURCES,
+    MAX_UPLOAD_TEXT,
     auto_options,
     chosen_spec,
     init_config,
@@ -51,9 +52,10 @@ def _architecture() -> tuple[Any, str]:
     preset = c[1].selectbox("Preset", presets, index=presets.index("resnet8") if "resnet8" in presets else 0,
                             key="train_preset", help="Used when the architecture is 'Preset'.",
                             disabled=source != "Preset")
-    upload = c[2].file_uploader("Spec file", type=["yaml", "yml", "json"], key="train_file",
-                                help="Used when the architecture is 'File'. A spec is a few KB; one over 512 KB "
-                                     "is refused when it is read.", disabled=source != "File")
+    upload = c[2].file_uploader(f"Spec file (at most {MAX_UPLOAD_TEXT})", type=["yaml", "yml", "json"],
+                                key="train_file", disabled=source != "File",
+                                help="Used when the architecture is 'File'. A spec is a few KB; a file over "
+                                     f"{MAX_UPLOAD_TEXT} is refused.")
     try:
         spec = chosen_spec(source, preset, upload, ss.get("build_spec"))
         return (get_preset(spec) if isinstance(spec, str) else spec), ""

@@ -9,7 +9,10 @@ from typing import Any
 
 from engine.api import RunStore, SkipLabError, loads, parse
 
-MAX_UPLOAD = 1024 * 1024  # what the uploader says ("1MB per file", server.maxUploadSize); a spec is a few KB
+# The spec loader's cap (engine.spec.loader.MAX_SPEC_BYTES), refused here by size before decoding. Streamlit's own
+# upload cap (server.maxUploadSize) is whole MB only, so its "Limit 1MB" is the transport's; the label says this one.
+MAX_UPLOAD = 512 * 1024
+MAX_UPLOAD_TEXT = "512 KB"
 INIT_SOURCES = ("Fresh initialisation", "Checkpoint file", "A previous run")
 FREEZE_CHOICES = ("nothing", "stem", "stage1", "stage2", "stage3", "stage4", "backbone")
 
@@ -24,7 +27,8 @@ def chosen_spec(source: str, preset: str, upload: Any, built: dict[str, Any] | N
         if upload is None:
             raise SkipLabError("choose a spec file first")
         if upload.size > MAX_UPLOAD:
-            raise SkipLabError(f"{upload.name} is {upload.size:,} bytes; a spec file is at most {MAX_UPLOAD:,} bytes")
+            raise SkipLabError(f"{upload.name} is {upload.size:,} bytes; a spec file is at most {MAX_UPLOAD_TEXT} "
+                               f"({MAX_UPLOAD:,} bytes)")
         return loads(upload.getvalue().decode("utf-8", errors="replace"),
                      "json" if upload.name.endswith(".json") else "yaml")
     return preset

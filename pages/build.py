@@ -139,6 +139,8 @@ with tab_edges:
 with tab_yaml:
     text_now = dumps(ev.spec) if ev.spec else yaml.safe_dump(spec, sort_keys=False)
     key = f"build_yaml_{abs(hash(text_now))}"
+    for old in [k for k in ss if str(k).startswith("build_yaml_") and k != key]:
+        del ss[old]  # a box for text shown before keeps what was typed in it: back on screen it would re-apply
     text = st.text_area("Spec (YAML)", text_now, height=360, key=key,
                         help="Validated as you type (Ctrl+Enter applies). Unknown keys are errors.")
     if text != text_now:

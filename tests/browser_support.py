@@ -145,7 +145,10 @@ def text_in(page, label: str, value: str, *, area: bool = False) -> None:  # noq
 
 
 def body_has(page, text: str, timeout: float = 60_000) -> None:  # noqa: ANN001
-    page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
+    """Wait until the page's text holds ``text`` (the invisible word joiners dashboard.text puts after ':' and
+    before '@' are ignored)."""
+    page.wait_for_function("t => document.body.innerText.replaceAll('\\u2060', '').includes(t)", arg=text,
+                           timeout=timeout)
 
 
 def input_values(page) -> list[str]:  # noqa: ANN001
@@ -163,7 +166,7 @@ def select_rows(page, key: str, rows: list[int]) -> None:  # noqa: ANN001
         wait_idle(page)
 
 
-def settled(page, quiet_ms: int = 1500, timeout: float = 120_000) -> None:  # noqa: ANN001
+def settled(page, quiet_ms: int = 1500, timeout: float = 240_000) -> None:  # noqa: ANN001
     """Wait until the script has finished and stayed finished for `quiet_ms` (a page that imports something heavy
     starts its status widget late; a live fragment reruns every second, which this tolerates)."""
     page.wait_for_function(

@@ -215,11 +215,24 @@ def test_build_edits_names_markers_and_errors(page):
     page.keyboard.press("Control+Enter")
     settled(page)
     assert page.locator('[data-testid="stAlertContentError"]').count() >= 1
+    screenshot(page, "journey_build_bad_key")
+    area = page.locator('[data-testid="stTextArea"] textarea').first
+    area.fill(good.replace("to: stage3", "to: stage9"))  # an edit that names no node: flagged, its node red
+    page.keyboard.press("Control+Enter")
+    settled(page)
+    body_has(page, "'stage9' is neither a node nor a block")
+    assert page.locator(".st-key-build_arch_error .main-svg").count() > 0  # the drawing with the red marker
+    screenshot(page, "journey_build_failing_edit")
+    page.get_by_role("tab", name="Skip edges").click()
+    body_has(page, "Edit 1 fails")
+    page.get_by_role("tab", name="YAML").click()
     area = page.locator('[data-testid="stTextArea"] textarea').first
     area.fill(good)
     page.keyboard.press("Control+Enter")
     settled(page)
-    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stAlertContentError\"]')")  # none stale
+    body_has(page, "named: resnet20 ·")
+    screenshot(page, "journey_build_fixed")
     no_exception(page)
 
 
@@ -240,7 +253,7 @@ def test_train_mlp_then_a_second_run_is_the_one_shown(page):
     page.get_by_role("button", name="Start", exact=True).click()
     settled(page)
     body_has(page, "choose a spec file first")
-    assert "1MB" not in page.locator('[data-testid="stFileUploader"]').inner_text().replace(" ", "")
+    assert "at most 512 KB" in page.locator('[data-testid="stFileUploader"]').inner_text()  # the loader's cap
     page.locator('[data-testid="stRadio"]').filter(has_text="Architecture").get_by_text("Preset").click()
     wait_idle(page)
     # An MLP preset trains from Train: its dataset and `flatten` are chosen to fit it.

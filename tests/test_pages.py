@@ -44,6 +44,20 @@ def test_build_bad_yaml_shows_error_and_app_stays_usable():
     assert not at.exception and metrics(at)["Parameters"] == "11,689,512"
 
 
+def test_build_yaml_fix_after_a_failing_edit_clears_every_error():
+    """Issue 16: the box for the first text kept the failing text typed into it; the fix brought it back on screen
+    and the two boxes re-applied each other for ever (the "stale error box")."""
+    at = app()
+    good = next(t for t in at.text_area if t.key.startswith("build_yaml_")).value
+    box = next(t for t in at.text_area if t.key.startswith("build_yaml_"))
+    box.input(good.replace("edits: []", "edits:\n- add_skip: {from: stage1, to: stage9}")).run(timeout=60)
+    assert any("Edit 1 fails" in plain(e.value) for e in at.error)
+    assert any(c.key == "build_arch_error" for c in at.get("plotly_chart"))  # the marker where the skip starts
+    next(t for t in at.text_area if t.key.startswith("build_yaml_")).input(good).run(timeout=60)
+    assert not at.exception and not at.error
+    assert at.session_state["build_spec"]["edits"] == []
+
+
 def test_build_shape_error_names_the_node():
     at = app()
     at.selectbox(key="build_preset").set_value("densenet121").run()
