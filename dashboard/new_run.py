@@ -88,7 +88,7 @@ def _dataset(spec: Any) -> tuple[str, dict[str, Any]]:
             analysis = None
     suggested = (suggested_dataset(analysis.input_shape, analysis.output_shape, analysis.family, datasets)
                  if analysis else "shapes" if "shapes" in datasets else datasets[0])
-    c = st.columns(4)
+    c = st.columns([1, 3])
     # keyed by the suggestion: a new architecture starts from the dataset it trains on as it is
     dataset = c[0].selectbox("Dataset", datasets, index=datasets.index(suggested), key=f"train_dataset_{suggested}",
                              help="Built-in sets are generated locally; nothing downloads.")
