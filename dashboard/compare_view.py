@@ -93,10 +93,11 @@ def render_diff(store: RunStore, ids: list[int], names: dict[int, str]) -> None:
     spec_sources: dict[str, Any] = {f"run {names[i]}": run["spec"] for i in ids if (run := store.get_run(i))}
     spec_sources.update({f"preset {p}": p for p in preset_names()})
     keys = list(spec_sources)
-    c = st.columns([3, 3, 2])
+    c = st.columns(2)
     a_key = c[0].selectbox("A", keys, index=0, key="compare_diff_a")
     b_key = c[1].selectbox("B", keys, index=min(1, len(keys) - 1), key="compare_diff_b")
-    level = c[2].segmented_control("Rows", ["stage", "block"], default="stage", key="compare_diff_level")
+    level = st.segmented_control("Rows", ["stage", "block"], default="stage", key="compare_diff_level")  # own row:
+    # beside A and B it was cut off at 800 px
     try:
         comparison = compare(spec_sources[a_key], spec_sources[b_key])
         words = describe_changes(spec_sources[a_key], spec_sources[b_key])
