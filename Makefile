@@ -40,8 +40,9 @@ lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) tools/layers.py
 
+# Each bench prints JSON; the first one that fails stops the run with its exit status.
 bench: setup-dev
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

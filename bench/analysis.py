@@ -1,6 +1,6 @@
 """IR analysis vs the counting libraries, timed side by side in one run. Prints one JSON object.
 
-Run ``PYTHONPATH=. python bench/analysis.py [preset]`` (default resnet152). Goals (issue 5): the IR
+Run ``python bench/analysis.py [preset]`` (default resnet152). Goals (issue 5): the IR
 analysis at least 20x faster than the fastest library and under 50 ms; the full cross-check (fvcore +
 FlopCounterMode forward and backward + torchinfo + reconciliation) under 3 s on a 2-core CPU.
 
@@ -18,13 +18,17 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/NAME.py` from a fresh clone: the engine is not installed
 
-from engine.analysis import analyze
-from engine.api import expand
-from engine.build import build, example_input
+import torch  # noqa: E402
+
+from engine.analysis import analyze  # noqa: E402
+from engine.api import expand  # noqa: E402
+from engine.build import build, example_input  # noqa: E402
 
 
 def median_s(fn: Callable[[], Any], repeats: int) -> float:

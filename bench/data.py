@@ -1,4 +1,4 @@
-"""Dataset build times. Run ``PYTHONPATH=. python bench/data.py``; prints one JSON object.
+"""Dataset build times. Run ``python bench/data.py``; prints one JSON object.
 
 Goal: ``shapes`` with its default 5000 + 1000 images in well under 2 s on a laptop CPU.
 """
@@ -6,9 +6,14 @@ Goal: ``shapes`` with its default 5000 + 1000 images in well under 2 s on a lapt
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 
-from engine.data import load_dataset
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/NAME.py` from a fresh clone: the engine is not installed
+
+from engine.data import load_dataset  # noqa: E402
 
 
 def timed(name: str, **options: object) -> float:

@@ -1,7 +1,7 @@
 """Connectivity edits at scale: time to expand a spec with N edits, side by side with the same spec without
 edits, for N = 300, 1,000 and 3,000. Prints one JSON object.
 
-    PYTHONPATH=. python bench/edits.py
+    python bench/edits.py
 
 Goal (issue 14): edits apply in near-linear time, so a few thousand edits (well within every limit: the spec
 loader's size bound and SKIPLAB_MAX_NODES) take seconds, not minutes, and cannot stall the Build page for
@@ -15,10 +15,14 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from engine.arch import expand, get_preset
-from engine.spec import to_dict
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/NAME.py` from a fresh clone: the engine is not installed
+
+from engine.arch import expand, get_preset  # noqa: E402
+from engine.spec import to_dict  # noqa: E402
 
 SIZES = (300, 1000, 3000)
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
-import torch
-from torch import nn
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/NAME.py` from a fresh clone: the engine is not installed
 
-from engine.data import augment_batch, batches, load_dataset
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from engine.data import augment_batch, batches, load_dataset  # noqa: E402
 
 
 class Block(nn.Module):

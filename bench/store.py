@@ -1,4 +1,4 @@
-"""Run-store size and read speed at the design scale. ``PYTHONPATH=. python bench/store.py``; prints JSON.
+"""Run-store size and read speed at the design scale. ``python bench/store.py``; prints JSON.
 
 Goals: 200 layers x 10,000 steps of per-layer statistics under 50 MB, and ``get_layer_matrix``
 (one statistic, every step) fast enough to redraw a heat map on each dashboard poll (< 100 ms).
@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/NAME.py` from a fresh clone: the engine is not installed
 
-from engine.store import LAYER_STATS, RunStore
+import numpy as np  # noqa: E402
+
+from engine.store import LAYER_STATS, RunStore  # noqa: E402
 
 GRAD_STATS = ("grad_norm", "grad_mean_abs", "grad_max_abs", "update_ratio")
 

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import text as safe
+from dashboard.lesson_links import flow_words
 from dashboard.live_run import STAT_NOTE, controls
 from dashboard.run_charts import curves, depth_profiles, layer_heatmap, stat_label
 from dashboard.runs_data import (
@@ -55,18 +56,23 @@ def render_runs(store: RunStore, ids: list[int], names: dict[int, str]) -> None:
     point = st.slider("Gradient profile at % of each run", 0, 100, 100, 5, key="compare_point",
                       help="Each run is read at the same fraction of its own training, so runs of any length align; "
                            "0 % is the first logged step.")
-    profiles = {}
+    profiles, at_step = {}, {}
     for i in ids:
         last = store.latest_step(i)
         if last is None:
             continue
-        step, values = profile_at(store, i, int(round(last * point / 100)), stat)
+        at_step[i] = int(round(last * point / 100))
+        step, values = profile_at(store, i, at_step[i], stat)
         if values.size:
             profiles[f"{names[i]} (step {step:,})"] = values
     if profiles:
         safe.chart(depth_profiles(profiles, title=f"{stat_label(stat)} by relative depth", stat=stat,
                                   log_y=opts["log"]), key="compare_profiles")
         safe.caption(STAT_NOTE)
+    # The same data in words (dashboard.lesson_links): how much of the last layer's gradient reaches the first,
+    # where the runs differ, and why they do not when they do not.
+    in_words = {names[i]: i for i in ids if i in at_step}
+    flow_words(store, in_words, [at_step[i] for i in in_words.values()], when=f"at {point}% of each run")
 
     cols = st.columns(len(ids))
     for col, i in zip(cols, ids, strict=True):

@@ -117,7 +117,7 @@ def render_registered_claims(exp: experiments.Experiment) -> None:
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
     if exp.setup:
-        st.caption("Setup: " + exp.setup)  # engine text: the recipe's own setup line
+        st.caption("Setup: " + safe.md(exp.setup, safe.MESSAGE_LIMIT))
 
 
 _VERDICT_BOX = {"held": st.success, "did not hold": st.error, "inconclusive": st.warning}

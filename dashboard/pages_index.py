@@ -19,6 +19,7 @@ class PageInfo:
 PAGES = [
     PageInfo("build", "Build", ":material/account_tree:", default=True),
     PageInfo("blocks", "Blocks", ":material/view_module:"),
+    PageInfo("lessons", "Lessons", ":material/school:"),
     PageInfo("train", "Train", ":material/monitoring:"),
     PageInfo("compare", "Compare", ":material/compare_arrows:"),
     PageInfo("runs", "Runs", ":material/list_alt:"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import text as safe
-from engine.api import RunStore
 
 
 def filter_frame(frame: pd.DataFrame, query: str) -> pd.DataFrame:
@@ -21,12 +22,13 @@ def filter_frame(frame: pd.DataFrame, query: str) -> pd.DataFrame:
     return frame[keep]
 
 
-def delete_selected(store: RunStore, ids: list[int]) -> None:
-    """Button callback (before the page redraws): delete, untick 'Confirm delete' and clear the table's selection,
-    so the run that moves up into the selected row is never one click from deletion."""
+def delete_selected(runner: Any, ids: list[int]) -> None:
+    """Button callback (before the page redraws): delete (a queued or running run is cancelled first, its worker
+    stops: `JobRunner.delete`), untick 'Confirm delete' and clear the table's selection, so the run that moves up
+    into the selected row is never one click from deletion."""
     ss = st.session_state
     for run_id in ids:
-        store.delete_run(run_id)
+        runner.delete(run_id)
     ss.runs_confirm = False
     ss.runs_rev = ss.get("runs_rev", 0) + 1  # a new table widget: no selection carried over
     safe.toast(f"Deleted {len(ids)} run{'s' if len(ids) != 1 else ''}: " + ", ".join(f"#{i}" for i in ids))

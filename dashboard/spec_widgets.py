@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import BaseModel
 
+from dashboard import text as safe
 from engine.api import FAMILIES
 
 SKIP = {"family", "edits", "nodes", "name"}
@@ -50,6 +51,32 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
             return annotation, optional
 
 
+def _fits(ann: Any, optional: bool, value: Any) -> bool:
+    """Whether a value (from a link or pasted YAML, so of any type) fits the knob's control. One that does not
+    is left as it is for validation to name, and edited in the YAML tab: a control never crashes the page
+    (``int("x")``) nor silently replaces the value."""
+    if value is None:
+        return optional or get_origin(ann) is list
+    origin = get_origin(ann)
+    if origin is Literal:
+        return any(value == o and type(value) is type(o) for o in get_args(ann))
+    if ann is bool:
+        return isinstance(value, bool)
+    if ann is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ann is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if ann is str:
+        return isinstance(value, str)
+    if origin is list:
+        item = _unwrap(get_args(ann)[0])[0] if get_args(ann) else int
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        return isinstance(value, list) and all(isinstance(v, int | float | str) and not isinstance(v, bool)
+                                               for v in value)
+    return True
+
+
 def _list_text(values: list[Any]) -> str:
     return ",".join(str(v) for v in values)
 
@@ -78,6 +105,13 @@ def spec_widgets(spec: dict[str, Any], key: str) -> dict[str, Any]:
         value = spec.get(name, field.get_default(call_default_factory=True))
         if isinstance(value, BaseModel):
             value = value.model_dump()
+        if isinstance(value, list):  # a default list of models (a family's stages)
+            value = [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
+        if not _fits(ann, optional, value):
+            safe.caption(f"{label}: the value {value!r} does not fit this control; edit it in the YAML tab",
+                         container=cols[i % 3])
+            i += 1
+            continue
         if origin is list and get_args(ann) and isinstance(get_args(ann)[0], type) and \
                 issubclass(get_args(ann)[0], BaseModel):
             tables.append((name, get_args(ann)[0], value, help_text))

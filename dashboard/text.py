@@ -32,6 +32,8 @@ _SAFE_TAG = re.compile(r"</?(b|i|em|strong|sup|sub|br|extra)\s*/?>", re.IGNORECA
 _ANY_TAG = re.compile(r"<[^<>]*>?")
 _WJ = "\u2060"  # WORD JOINER: zero width, no line break
 _WWW = re.compile(r"www\.", re.IGNORECASE)
+_AT = re.compile(r"(?<=[-.+\w])@")
+_COLON = re.compile(r":(?=\S)")
 
 
 def bounded(text: Any, limit: int = LABEL_LIMIT) -> str:
@@ -52,10 +54,12 @@ def md(text: Any, limit: int = LABEL_LIMIT) -> str:
 
     Backslash escapes stop links, images, HTML, emphasis and TeX at parse time. Streamlit's GFM autolinks
     (``www.``, ``https://``, ``a@b.c``), colour directives (``:red[…]``) and icon / emoji shortcodes are found
-    later, in the parsed text, where escapes are gone: an invisible word joiner (U+2060) after every ``:``,
-    before every ``@`` and inside ``www.`` breaks those patterns without changing what the reader sees."""
+    later, in the parsed text, where escapes are gone: an invisible word joiner (U+2060) after a ``:`` that is
+    followed by more text (``https://``, ``:red[``, ``:smile:``), before an ``@`` that follows a word character and
+    inside ``www.`` breaks those patterns without changing what the reader sees (``field: message`` keeps its
+    plain colon, so copied messages stay clean)."""
     plain = "".join(_visible(c) for c in bounded(text, limit))
-    plain = _WWW.sub(lambda m: m.group(0)[:-1] + _WJ + ".", plain).replace("@", _WJ + "@").replace(":", ":" + _WJ)
+    plain = _COLON.sub(":" + _WJ, _AT.sub(_WJ + "@", _WWW.sub(lambda m: m.group(0)[:3] + _WJ + ".", plain)))
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in plain)
 
 
@@ -147,5 +151,6 @@ def chart(fig: Any, *, key: str, container: Any = None, **kwargs: Any) -> Any:
 
 def file_stem(text: Any, default: str = "model") -> str:
     """A download file name stem from a spec name: letters, digits, ``-`` and ``_`` only, at most 60."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_.")[:60]
-    return stem or default
+    from engine.api import file_stem as stem
+
+    return stem(str(text), default)

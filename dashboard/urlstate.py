@@ -7,6 +7,8 @@ import json
 import zlib
 from typing import Any
 
+from engine.api import SkipLabError, decode
+
 MAX_URL_SPEC = 8000  # characters; browsers and proxies start to refuse URLs much longer than this
 
 
@@ -24,9 +26,13 @@ def decode_spec(text: str) -> dict[str, Any]:
         raw = inflate.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), 1 << 20)
         if inflate.unconsumed_tail:  # a decompression bomb, not a spec
             raise ValueError("the link's spec is too large")
-        data = json.loads(raw)
+        text = raw.decode("utf-8")
     except (ValueError, zlib.error) as exc:
         raise ValueError(f"the link's spec is damaged ({exc.__class__.__name__}); start from a preset") from None
+    try:  # the bounded loader: 10,000 nested brackets are a message, not a RecursionError on the page
+        data = decode(text, "json", what="linked spec")
+    except SkipLabError as exc:
+        raise ValueError(f"the link's spec cannot be read: {exc}; start from a preset") from None
     if not isinstance(data, dict):
         raise ValueError("the link's spec is not a spec mapping; start from a preset")
     return data

@@ -30,11 +30,11 @@ from engine.arch import (
     resolve,
 )
 from engine.core.errors import RegistryError, ResourceError, ShapeError, SkipLabError, SpecError
-from engine.core.text import fmt_bytes, fmt_shape, short, si
+from engine.core.text import file_stem, fmt_bytes, fmt_shape, short, si
 from engine.ir.edits import removable_skips, skip_endpoints
 from engine.ir.graph import INPUT, Graph, Node
 from engine.ir.ops import KINDS, OPS, UNKNOWN, get_op, kind_of
-from engine.spec import SpecBase, canonical_json, dumps, save, to_dict
+from engine.spec import SpecBase, canonical_json, decode, dumps, save, to_dict
 from engine.store import LAYER_STATS, STATUSES, RunStore, StoreError, default_store_path
 
 if TYPE_CHECKING:  # imported on use: building pulls in torch, the cross-check the counting libraries
@@ -48,11 +48,12 @@ __all__ = [
     "BYTES", "FAMILIES", "INPUT", "KINDS", "LAYER_STATS", "OPS", "PRESETS", "STATUSES", "Analysis", "Evaluation",
     "Graph", "GroupRow", "Node", "NodeRow", "RegistryError", "ResourceError", "RunStore", "ShapeError",
     "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "block_costs", "build_model",
-    "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names", "default_store_path", "dumps",
-    "evaluate", "expand", "export_python", "family_names", "fmt_bytes", "fmt_shape", "freeze_choices", "get_family",
-    "get_op", "get_preset", "get_runner", "get_sweep", "kind_colour", "list_sweeps", "load", "load_spec", "loads",
-    "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips", "resolve",
-    "run_archive", "save", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
+    "canonical_json", "check_checkpoint", "compare", "crosscheck", "dataset_names", "decode", "default_store_path",
+    "dumps", "evaluate", "expand", "export_python", "family_names", "file_stem", "fmt_bytes", "fmt_shape",
+    "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep", "gradient_flow_text",
+    "kind_colour", "list_sweeps", "load", "load_spec", "loads", "onnx_bytes", "op_kind", "parse", "preset_names",
+    "published_figures", "removable_skips", "resolve", "run_archive", "save", "short", "si", "skip_endpoints",
+    "summarize", "sweep_variant_rows", "to_dict",
     # issue 16: run names, tags and notes; spec differences in words; distributions and sample predictions
     "dataset_options", "derived_name", "describe_changes", "get_histograms", "get_samples", "histogram_stats",
     "rename_run", "run_meta", "set_run_notes", "set_run_tags",
@@ -156,12 +157,36 @@ def sweep_variant_rows(store: RunStore, sweep: dict[str, Any]) -> list[dict[str,
     return variant_rows(store, sweep)
 
 
+def gradient_flow_text(store: RunStore, runs: dict[str, int], steps: list[int | None] | None = None,
+                       when: str = "at the end") -> list[str]:
+    """Sentences comparing the gradient flow of ``runs`` ({label: run id}) at init and at ``steps`` (one per run;
+    None: its last logged step): how much of the last layer's gradient reaches the first, and where they differ."""
+    from engine.lab.runflow import describe_stored
+
+    return describe_stored(store, runs, steps, when)
+
+
+def warm_up() -> None:
+    """Import what training, export and the cross-check need (torch, the model builder, the trainer, the job
+    runner), so that their first use does not pay for it. The dashboard calls it on a background thread."""
+    import engine.build  # noqa: F401
+    import engine.train.runner  # noqa: F401
+
+
+__all__ += ["warm_up"]  # kept apart from the list above, which other branches reorder
+
+
 def __getattr__(name: str) -> Any:
-    # `engine.api.experiments`: the experiments package (recipes, driver, records), loaded on first use.
+    # `engine.api.experiments`: the experiments package (recipes, driver, records); `engine.api.lessons`: the
+    # guided pairs (definitions, start, results). Loaded on first use.
     if name == "experiments":
         from engine.lab import experiments
 
         return experiments
+    if name == "lessons":
+        from engine.lab import lessons
+
+        return lessons
     raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
 
 

@@ -8,11 +8,11 @@ import streamlit as st
 import yaml
 
 from dashboard import text as safe
-from dashboard.build_state import EditHistory, Totals, evaluate, locate_edit_error, removable_skips, skip_endpoints
+from dashboard.build_state import EditHistory, Totals, locate_edit_error, removable_skips, skip_endpoints
 from dashboard.build_widgets import keep_choice, metric_row
 from dashboard.charts import architecture_figure
 from dashboard.spec_widgets import spec_widgets
-from dashboard.state import python_code
+from dashboard.state import evaluate_spec, python_code_file
 from dashboard.tables import show
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.api import (
@@ -91,7 +91,7 @@ with tab_knobs:
     spec["name"] = ss.build_spec.get("name", "")
     spec["edits"] = list(ss.build_spec.get("edits", []))
 
-ev = evaluate(spec, batch=int(batch))
+ev = evaluate_spec(spec, batch=int(batch))
 ev, bad_edit = locate_edit_error(spec, ev, int(batch))  # a failing edit: its node drawn red, the edit flagged
 ss.build_spec = spec
 if ev.ok:
@@ -224,12 +224,9 @@ d[1].download_button("Spec (JSON)", dumps(ev.spec, "json"), file_name=f"{stem}.j
                      key="build_dl_json")
 d[2].download_button("Summary (CSV)", table.to_csv(index=False), file_name=f"{stem}_summary.csv", mime="text/csv",
                      key="build_dl_csv", help="The table above, at its current folding.")
-try:
-    code = python_code(canonical_json(ev.spec))
-    d[3].download_button("PyTorch code (.py)", code, file_name=f"{stem}.py", mime="text/x-python",
-                         key="build_dl_py", help="One standalone file that imports only torch: paste it anywhere.")
-except SkipLabError as exc:
-    safe.caption(f"No code export: {exc}", container=d[3])
+d[3].download_button("PyTorch code (.py)", python_code_file(canonical_json(ev.spec)), file_name=f"{stem}.py",
+                     mime="text/x-python", key="build_dl_py",
+                     help="One standalone file that imports only torch: paste it anywhere. Written when you click.")
 if d[4].button("Prepare ONNX", key="build_onnx", help="Exports with torch.onnx (needs the onnx extra)."):
     try:
         with st.spinner("Exporting to ONNX…"):

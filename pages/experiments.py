@@ -26,7 +26,7 @@ store_path = str(es.path)
 names = ex.experiment_names()
 name = st.selectbox("Experiment", names, format_func=lambda n: ex.get_experiment(n).title, key="experiments_pick")
 exp = ex.get_experiment(name)
-st.caption(exp.claim)  # engine text: the recipe's registered claim
+st.caption(safe.md(exp.claim, safe.MESSAGE_LIMIT))
 with st.expander("Claims registered before any run: statistic, threshold, source"):
     render_registered_claims(exp)
 

@@ -8,7 +8,7 @@ from dashboard.nav import goto
 from dashboard.run_details import render_details
 from dashboard.runs_data import runs_frame
 from dashboard.runs_page import delete_selected, filter_frame
-from dashboard.state import get_store
+from dashboard.state import get_runner, get_store
 from dashboard.tables import show
 from engine.api import StoreError, run_meta
 
@@ -50,7 +50,7 @@ if c[1].button("Compare", disabled=not 2 <= len(ids) <= 4, key="runs_compare", h
     goto("compare", runs=",".join(str(i) for i in ids))
 confirm = c[3].checkbox("Confirm delete", key="runs_confirm", disabled=not ids)
 c[2].button("Delete", disabled=not (ids and confirm), key="runs_delete", help="Tick 'Confirm delete' first.",
-            on_click=delete_selected, args=(store, ids))
+            on_click=delete_selected, args=(get_runner(), ids))
 
 if len(ids) == 1:
     render_details(store, store.get_run(ids[0]), meta.get(ids[0], {}))

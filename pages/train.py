@@ -6,6 +6,7 @@ re-attaches."""
 import streamlit as st
 
 from dashboard import text as safe
+from dashboard.lesson_links import run_story
 from dashboard.live_run import ACTIVE, render_run
 from dashboard.new_run import render_new_run
 from dashboard.run_select import linked_run, run_options, show_run_in_url
@@ -41,6 +42,7 @@ if run and run["status"] in ACTIVE and st.button("Cancel run", key="train_cancel
     st.rerun()
 
 active = bool(run and run["status"] in ACTIVE)
+run_story(store, run_id)  # above the charts: why its gradient looks as it does, and the lesson that shows it
 
 
 @st.fragment(run_every=1.0 if active else None)

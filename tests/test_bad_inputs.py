@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class BadInput:
     tried: str  # what the user did
     shows: Callable[[Path], str]  # runs it (given a scratch folder); returns what the user sees
     says: tuple[str, ...]  # the message must contain each of these
+    never: tuple[str, ...] = ()  # and none of these (unsafe advice, a wrong name for the problem)
 
 
 # ---- the surfaces ----------------------------------------------------------------------------------------------
@@ -124,6 +126,164 @@ def api(call: Callable[[Path], object]) -> Callable[[Path], str]:
         return str(info.value)
 
     return shows
+
+
+def build_link(spec: object = None, raw: str | None = None) -> Callable[[Path], str]:
+    """Open the Build page from a shared link (``?spec=`` carrying `spec`, or `raw` link text); returns what the
+    page shows (errors and warnings), with no exception on the page."""
+
+    def shows(_tmp: Path) -> str:
+        from dashboard.urlstate import encode_spec
+
+        at = AppTest.from_file("../dashboard/app.py", default_timeout=60)
+        at.query_params["spec"] = raw if raw is not None else encode_spec(spec)  # type: ignore[arg-type]
+        at.run()
+        assert not at.exception, at.exception
+        return " | ".join(plain(e.value) for e in [*at.warning, *at.error])
+
+    return shows
+
+
+def no_run_recorded(shows: Callable[[Path], str]) -> Callable[[Path], str]:
+    """The CLI refuses a training: and, as `train --help` says, records no run for it."""
+
+    def run(tmp: Path) -> str:
+        message = shows(tmp)
+        store = tmp / "s.sqlite"
+        runs = RunStore(store).list_runs() if store.exists() else []
+        assert runs == [], [(r["id"], r["status"], r["error"]) for r in runs]
+        return message
+
+    return run
+
+
+def interrupted_at_start_up(_tmp: Path) -> str:
+    """Ctrl-C while the CLI is still importing its commands (torch takes a second): no traceback."""
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
+        mp.setattr(sys.modules["engine.cli.main"], "make_parser", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+        assert main(["presets"]) == 130
+    return err.getvalue().strip()
+
+
+def _all_cancelled_experiment(tmp: Path) -> str:
+    """An experiment whose every run was cancelled (one by one, from the Runs page): not `done`."""
+    from engine.lab.experiments import create_experiment, execute
+    from engine.store.experiments import ExperimentStore
+
+    store_path = tmp / "runs.sqlite"
+    exp_id = create_experiment("lesion", {"depth": 8, "steps": 2}, store_path)
+    es, rs = ExperimentStore(store_path), RunStore(store_path)
+    runs = es.get(exp_id)["runs"]
+    for r in runs:  # each planned run recorded, then cancelled before it could train
+        r["run_id"] = rs.create_run(r["label"], r["spec"], r["config"], "shapes", "cpu", status="cancelled")
+    es.set_runs(exp_id, runs)
+    assert execute(exp_id, store_path) is None
+    rec = es.get(exp_id)
+    return f"status {rec['status']}: {rec['error']}"
+
+
+def _idx_gz_bomb(tmp: Path) -> None:
+    import gzip
+    import struct
+
+    from engine.data import load_dataset
+
+    (tmp / "mnist").mkdir()
+    for prefix, n in (("train", 10**6), ("t10k", 10)):  # the training images declare 784 MB
+        with gzip.open(tmp / "mnist" / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", n, 28, 28))
+        with gzip.open(tmp / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + struct.pack(">I", n))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKIPLAB_MAX_MEMORY", "300M")
+        load_dataset("mnist", path=str(tmp / "mnist"))
+
+
+def _idx_short_labels(tmp: Path) -> None:
+    import gzip
+    import struct
+
+    from engine.data import load_dataset
+
+    (tmp / "mnist").mkdir()
+    for prefix, n, labels in (("train", 10, 9), ("t10k", 5, 5)):
+        with gzip.open(tmp / "mnist" / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", n, 28, 28) + bytes(784 * n))
+        with gzip.open(tmp / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + struct.pack(">I", labels) + bytes(labels))
+    load_dataset("mnist", path=str(tmp / "mnist"))
+
+
+def _queued_on_missing_data(tmp: Path) -> str:
+    """What the Train page's Start does (create_run, status queued): refused before a run is written, like the CLI."""
+    store = RunStore(tmp / "runs.sqlite")
+    with pytest.raises(SkipLabError) as info:
+        create_run(store, "resnet8", {"dataset": "npz", "dataset_options": {"path": str(tmp / "gone.npz")},
+                                      "steps": 1, "device": "cpu"}, status="queued")
+    assert store.list_runs() == []
+    return f"no run recorded: {info.value}"
+
+
+def _png_bomb(tmp: Path) -> None:
+    from engine.data import load_dataset
+    from tests.test_input_bounds import _png_header_only
+
+    for cls in ("a", "b"):
+        (tmp / "imgs" / cls).mkdir(parents=True)
+        _png_header_only(tmp / "imgs" / cls / "x.png", 8, 8)
+    _png_header_only(tmp / "imgs" / "a" / "bomb.png", 60_000, 60_000)
+    load_dataset("imagefolder", path=str(tmp / "imgs"), size=8)
+
+
+def _npy_as_npz(tmp: Path) -> None:
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    np.save(tmp / "x.npy", np.zeros(4))
+    load_dataset("npz", path=str(tmp / "x.npy"))
+
+
+def _float_labels(tmp: Path) -> None:
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    np.savez(tmp / "soft.npz", x=np.zeros((10, 3, 4, 4), np.float32), y=np.linspace(0, 1, 10))
+    load_dataset("npz", path=str(tmp / "soft.npz"))
+
+
+def _cifar(tmp: Path, images: int, labels: int) -> None:
+    import pickle
+
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    folder = tmp / "cifar-10-batches-py"
+    folder.mkdir()
+    batch = {b"data": np.zeros((images, 3072), np.uint8), b"labels": [0] * labels}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(batch))
+    load_dataset("cifar10", path=str(tmp))
+
+
+def _cifar_big_batch(tmp: Path) -> None:
+    _cifar(tmp, 20_000, 20_000)  # 58.6 MiB where a batch is 29.3 MiB: refused from its size, before unpickling
+
+
+def _cifar_short_labels(tmp: Path) -> None:
+    _cifar(tmp, 100, 99)
+
+
+def _short_labels(tmp: Path) -> None:
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    np.savez(tmp / "short.npz", x=np.zeros((10, 3, 4, 4), np.float32), y=np.arange(9) % 2)
+    load_dataset("npz", path=str(tmp / "short.npz"))
 
 
 def diverging_run(tmp: Path) -> str:
@@ -255,7 +415,8 @@ CATALOGUE: list[BadInput] = [
              cli("train", "resnet8", "--dataset", "cifar10", "--store", "{tmp}/s.sqlite"),
              ("never downloads", "path=")),
     BadInput("CLI", "train on an .npz file that does not exist",
-             cli("train", "resnet8", "--dataset", "npz", "--data", "path={tmp}/nope.npz", "--store", "{tmp}/s.sqlite"),
+             no_run_recorded(cli("train", "resnet8", "--dataset", "npz", "--data", "path={tmp}/nope.npz", "--store",
+                                 "{tmp}/s.sqlite")),
              ("does not exist", "arrays 'x' and 'y'")),
     BadInput("CLI", "a store path under a file", cli_file("a_file", "x", "runs", "--store", "{file}/runs.sqlite"),
              ("cannot create the run store", "SKIPLAB_STORE")),
@@ -316,6 +477,88 @@ CATALOGUE: list[BadInput] = [
              ("Could not start the run", "SKIPLAB_MAX_MEMORY")),
     BadInput("Train page", "Start from a spec file without choosing one", train_form(train_source="File"),
              ("Could not start the run", "choose a spec file first")),
+    # issue 14: texts through the bounded loader, files that are not files, wrong exit codes
+    BadInput("CLI", "--config with a python tag", cli_file("tag.yaml", "steps: !!python/object/apply:os.system [ls]\n",
+                                                            "train", "resnet8", "--config", "{file}"),
+             ("--config", "!!python/object/apply:os.system", "not allowed")),
+    BadInput("CLI", "--config holding a YAML alias bomb", cli_file("bomb.yaml", ALIAS_BOMB + "steps: 1\nx: *i\n",
+                                                                    "train", "resnet8", "--config", "{file}"),
+             ("--config", "alias")),
+    BadInput("CLI", "--config with a key given twice", cli_file("twice.yaml", "steps: 10\nlr: 0.1\nsteps: 20\n",
+                                                                 "train", "resnet8", "--config", "{file}"),
+             ("--config", "'steps' is given twice", "line 3")),
+    BadInput("CLI", "--config /dev/zero", cli("train", "resnet8", "--config", "/dev/zero"),
+             ("--config", "/dev/zero", "character device"), never=("directory",)),
+    BadInput("CLI", "summary of /dev/null", cli("summary", "/dev/null"), ("/dev/null", "character device"),
+             never=("directory",)),
+    BadInput("CLI", "summary of a FIFO", lambda tmp: (os.mkfifo(tmp / "pipe.yaml"), cli("summary", "{tmp}/pipe.yaml")(
+        tmp))[1], ("pipe.yaml", "FIFO"), never=("directory",)),
+    BadInput("CLI", "summary of a symlink loop",
+             lambda tmp: ((tmp / "loop.yaml").symlink_to(tmp / "loop.yaml"), cli("summary", "{tmp}/loop.yaml")(tmp))[1],
+             ("loop.yaml", "symbolic link loop"), never=("not found", "does not exist")),
+    BadInput("CLI", "a JSON spec with a key given twice",
+             cli_file("twice.json", '{"family": "resnet", "name": "a", "name": "b"}', "summary", "{file}"),
+             ("'name' is given twice",)),
+    BadInput("CLI", "a 20-digit seed", no_run_recorded(cli("train", "resnet8", "--seed", "99999999999999999999",
+                                                           "--store", "{tmp}/s.sqlite")),
+             ("config.seed", "9223372036854775807")),
+    BadInput("CLI", "train with bf16 on the CPU (refused: no run recorded)",
+             no_run_recorded(cli("train", "resnet8", "--device", "cpu", "--amp", "bf16", "--steps", "1",
+                                 "--store", "{tmp}/s.sqlite")),
+             ("config.amp", "needs a CUDA device")),
+    BadInput("CLI", "export --out /dev/full", cli("export", "resnet8", "--format", "py", "--out", "/dev/full"),
+             ("/dev/full", "No space left on device")),
+    BadInput("CLI", "a sweep of 10^12 runs",
+             cli_file("huge.yaml", "base: resnet8\ngrid:\n" + "".join(f"  k{i}: [0,1,2,3,4,5,6,7,8,9]\n"
+                                                                      for i in range(12)),
+                      "sweep", "{file}", "--store", "{tmp}/s.sqlite"),
+             ("1,000,000,000,000 runs", "at most 10,000")),
+    BadInput("CLI", "Ctrl-C during start-up", interrupted_at_start_up, ("interrupted",)),
+    BadInput("API", "an .npy file given as the npz dataset", api(_npy_as_npz), ("is a .npy file", "np.savez")),
+    BadInput("API", "random bytes given as the npz dataset",
+             api(lambda tmp: (tmp.joinpath("r.npz").write_bytes(bytes(range(256)) * 4),
+                              __import__("engine.data").data.load_dataset("npz", path=str(tmp / "r.npz")))),
+             ("r.npz is not an .npz archive", "np.savez"), never=("allow_pickle",)),
+    BadInput("API", "an .npz with soft (float) labels", api(_float_labels),
+             ("soft.npz", "integer labels", "astype")),
+    BadInput("API", "an MNIST .gz declaring 10^6 images under a 300 MB limit", api(_idx_gz_bomb),
+             ("train-images-idx3-ubyte.gz", "memory budget", "SKIPLAB_MAX_MEMORY")),
+    BadInput("API", "a PNG decompression bomb in an image folder", api(_png_bomb),
+             ("bomb.png", "decompression bomb", "delete the file")),
+    BadInput("API", "a graph node named `training`", api(lambda _t: build_model(
+        {"family": "graph", "input": [4], "nodes": [{"name": "training", "op": "linear", "out_features": 2}]})),
+             ("nodes[0]", "'training' is reserved", "rename the node")),
+    BadInput("API", "an experiment whose runs were all cancelled", _all_cancelled_experiment,
+             ("status cancelled", "every run was cancelled")),
+    BadInput("Build page", "a link holding a spec of only `family`", build_link({"family": "graph"}),
+             ("does not build", "input")),
+    BadInput("CLI", "a JSON spec starting with a byte-order mark (and a misspelt key)",
+             cli_file("marked.json", "\ufeff" + '{"family": "resnet", "depht": 3}', "summary", "{file}"),
+             ("marked.json", "unknown key 'depht'"), never=("byte-order", "malformed JSON")),
+    BadInput("CLI", "a YAML spec naming a graph node `meta` (summary, not only export, refuses it)",
+             cli_file("meta.yaml", "family: graph\ninput: [4]\nnodes:\n  - {name: meta, op: linear, out_features: 2}\n",
+                      "summary", "{file}"),
+             ("nodes[0]", "'meta' is reserved", "rename the node")),
+    BadInput("Build page", "a link whose graph node is named `graph`",
+             build_link({"family": "graph", "input": [4], "nodes": [{"name": "graph", "op": "linear",
+                                                                     "out_features": 2}]}),
+             ("does not build", "'graph' is reserved", "rename the node")),
+    BadInput("CLI", "a sweep file that is /dev/zero", cli("sweep", "/dev/zero", "--store", "{tmp}/s.sqlite"),
+             ("/dev/zero", "character device"), never=("directory",)),
+    BadInput("API", "a CIFAR-10 batch holding twice the images a batch holds", api(_cifar_big_batch),
+             ("data_batch_1", "a CIFAR-10 batch holds 10,000 images", "re-extract")),
+    BadInput("API", "a CIFAR-10 batch with fewer labels than images", api(_cifar_short_labels),
+             ("data_batch_1", "expected 100 'labels'", "re-extract")),
+    BadInput("API", "an .npz with 9 labels for 10 samples", api(_short_labels),
+             ("short.npz", "x is [10, 3, 4, 4] and y is [9]", "one label (or mask) per sample")),
+    BadInput("API", "an MNIST folder whose label file has a label fewer than its images", api(_idx_short_labels),
+             ("train-labels-idx1-ubyte.gz has 9 labels", "one label per image", "re-extract")),
+    BadInput("API", "queue a run (Train page, job runner) on an .npz that does not exist",
+             _queued_on_missing_data, ("no run recorded", "gone.npz does not exist", "arrays 'x' and 'y'")),
+    BadInput("Build page", "a link with 100,000 nested brackets",
+             build_link(raw=__import__("base64").urlsafe_b64encode(__import__("zlib").compress(
+                 ('{"a":' + "[" * 100_000 + "]" * 100_000 + "}").encode(), 9)).decode().rstrip("=")),
+             ("Could not open the linked spec", "nested too deeply")),
 ]
 
 
@@ -331,6 +574,8 @@ def test_bad_input_gets_a_clear_message(case: BadInput, tmp_path: Path, store_pa
     assert len(message) < 3000, message  # one paragraph, not a dump
     for fragment in case.says:
         assert fragment.lower() in message.lower(), (case.tried, fragment, message)
+    for fragment in case.never:
+        assert fragment.lower() not in message.lower(), (case.tried, fragment, message)
 
 
 def test_write_the_catalogue() -> None:

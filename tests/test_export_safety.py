@@ -141,6 +141,7 @@ def test_check_module_refuses_what_the_exporter_does_not_write(extra: str) -> No
 
 
 @pytest.mark.parametrize("line", ["x = getattr(self, 'fc')(x)", "x = self.__class__", "import os",
+                                  "torch.utils.cpp_extension.load_inline('m', 'int x;')",
                                   "x = torch.hub.load('a', 'b')", "x = open('f')", "x = undefined_name"])
 def test_check_module_refuses_injected_forward_lines(line: str) -> None:
     source = GOOD.replace("        return x", f"        {line}\n        return x", 1)

@@ -129,7 +129,7 @@ def test_bad_limit_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, val
 def test_spec_text_and_uploads_are_capped() -> None:
     with pytest.raises(SpecError, match=r"at most 524,288"):
         loads("name: " + "x" * 600_000)
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((ROOT / "dashboard" / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] <= 1  # MB: Streamlit refuses larger uploads itself
     from dashboard.train_form import MAX_UPLOAD
     from engine.spec.loader import MAX_SPEC_BYTES

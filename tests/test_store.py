@@ -128,6 +128,9 @@ def test_alerts_export_and_delete(store: RunStore, tmp_path: Path) -> None:
         rows = list(csv.reader(f))
     assert rows[0] == ["step", "layer", "stat", "value"] and ["1", "b", "grad_norm", "4.0"] in rows
     assert len(rows) == 5
+    with pytest.raises(StoreError, match="cancel it first"):  # a queued or running run is not deleted
+        store.delete_run(r)
+    store.set_status(r, "done")
     assert store.delete_run(r) and not store.delete_run(r)
     assert store.get_run(r) is None and store.get_metrics(r) == {} and store.get_alerts(r) == []
     assert store.get_layers(r) == [] and store.get_layer_stats_at(r) is None

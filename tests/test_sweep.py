@@ -140,6 +140,7 @@ def test_deleting_a_run_removes_its_sweep_membership(tmp_path):
     sweep = create_sweep(store, "s", {"base": "resnet8"}, [{"index": 0, "overrides": {}, "variant": "", "seed": 0}])
     run_id = store.create_run("resnet8", {"family": "resnet"}, {"steps": 1}, "shapes", "cpu")
     attach_run(store, sweep, 0, run_id)
+    store.set_status(run_id, "done")  # a queued run is refused: cancel it first (tests/test_runaway.py)
     assert store.delete_run(run_id)
     assert store._query("SELECT COUNT(*) FROM sweep_runs WHERE run_id = ?", (run_id,))[0][0] == 0
     assert get_sweep(store, sweep)["runs"] == []

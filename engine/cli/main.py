@@ -20,7 +20,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one paragraph, exit 2, like every other bad input
-        usage = f"{self.prog} --help"  # "python -m engine --help" or "python -m engine train --help"
+        usage = f"{self.prog} --help"  # "skiplab --help", "python -m engine train --help" ...
         self.exit(EXIT_BAD_INPUT, f"error: {message}\n(see `{usage}`)\n")
 
 
@@ -33,9 +33,14 @@ def command_modules() -> list:
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
+def prog_name() -> str:
+    """`skiplab` when run as the installed console script, else `python -m engine`."""
+    return "skiplab" if os.path.basename(sys.argv[0] or "").startswith("skiplab") else "python -m engine"
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m engine", description="SkipLab engine: build, count and train "
-                     "architectures with skip connections.")
+    parser = _Parser(prog=prog_name(), description="SkipLab: build, count and train architectures with skip "
+                     "connections; `app` serves the dashboard.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in command_modules():
@@ -44,6 +49,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while torch and the commands are still importing: no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = make_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the command whose --help lists what it takes (argparse blames the top-level parser)
@@ -65,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `python -m engine presets | head`
         return EXIT_OK
+    except OSError as exc:  # a file the user named cannot be written or read: a full disk (/dev/full), a
+        # read-only folder, a FIFO... the user's to fix, so exit 2 with the file and the reason
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or exc.__class__.__name__
+        print(f"error: cannot use{where}: {reason}; check the path, its permissions and the free space",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a raw traceback
         if os.environ.get("SKIPLAB_DEBUG"):
             traceback.print_exc()

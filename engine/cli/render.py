@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.analysis import Analysis
-from engine.core.text import fmt_shape, si
+from engine.core.text import fmt_shape, printable, si
 
 if TYPE_CHECKING:
     from engine.analysis.compare import Comparison
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def table(rows: list[list[str]], header: list[str], right: set[int] | None = None) -> str:
     right = right if right is not None else set(range(1, len(header)))
+    rows = [[printable(c, 200) for c in r] for r in rows]  # node and block names are user text
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(r: list[str]) -> str:
@@ -33,7 +34,8 @@ def summary_text(a: Analysis, level: str = "stage") -> str:
         rows = [[g.name, str(g.nodes), f"{g.params:,}", f"{100 * g.params / max(a.params, 1):.1f}%", si(g.macs),
                  f"{100 * g.macs / max(a.macs, 1):.1f}%"] for g in groups]
         body = table(rows, [level, "nodes", "params", "% params", "MACs", "% MACs"])
-    title = f"{a.name or a.family} ({a.family}) input {fmt_shape(a.input_shape)} -> output {fmt_shape(a.output_shape)}"
+    title = (f"{printable(a.name or a.family)} ({a.family}) input {fmt_shape(a.input_shape)} -> output "
+             f"{fmt_shape(a.output_shape)}")
     totals = (f"total: {a.params:,} params ({si(a.params)}), {si(a.macs)}MACs, {si(a.flops)}FLOPs "
               f"(forward, batch {a.batch}), depth {a.depth}, "
               f"parameter memory {si(a.memory['params_bytes'], 'B')}")
@@ -75,7 +77,7 @@ def crosscheck_text(cc: CrossCheck) -> str:
         for mm in r.mismatches[:5]:
             lines.append(f"  differs at {mm.node}: tool {mm.tool:,}, predicted {mm.ours:,}")
     verdict = "every difference explained" if cc.explained else "UNEXPLAINED differences (see above)"
-    lines.append(f"\ncross-check of {cc.name}: {verdict}, {cc.seconds:.2f}s")
+    lines.append(f"\ncross-check of {printable(cc.name)}: {verdict}, {cc.seconds:.2f}s")
     return "\n".join(lines)
 
 
@@ -93,5 +95,6 @@ def compare_text(c: Comparison, level: str = "stage") -> str:
     body = table(rows, [level, "params A", "params B", "delta", "MACs A", "MACs B", "delta", "saved A",
                         "saved B", "delta"])
     tot = [[r.name, f"{r.a['value']:,}", f"{r.b['value']:,}", f"{r.delta['value']:+,}"] for r in c.totals]
-    head = f"A = {c.a_name}, B = {c.b_name} (batch {c.batch}, {c.dtype}; saved = activations kept for backward)"
+    head = (f"A = {printable(c.a_name)}, B = {printable(c.b_name)} (batch {c.batch}, {c.dtype}; saved = activations "
+            "kept for backward)")
     return "\n".join([head, "", body, "", table(tot, ["total", "A", "B", "B - A"])])

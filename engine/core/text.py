@@ -5,6 +5,7 @@ User text that reaches a message goes through `short` (a pasted megabyte must no
 
 from __future__ import annotations
 
+import re
 import reprlib
 from typing import Any
 
@@ -33,6 +34,20 @@ def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... [{len(text) - limit:,} more characters cut]"
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """User text for a terminal line: control characters (ANSI escapes, OSC sequences that retitle the terminal
+    or write the clipboard, carriage returns) shown as escapes, and at most `limit` characters."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def file_stem(text: str, default: str = "model") -> str:
+    """A file name stem from user text (a spec name): letters, digits, ``-`` and ``_`` only, at most 60, so a
+    name like ``../../x`` cannot choose where a file is written."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_.")[:60]
+    return stem or default
 
 
 def fmt_shape(shape: tuple[int, ...] | list[int]) -> str:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 # Importing the loader modules registers their datasets.
-from . import digits, files, synthetic, textures  # noqa: F401
+from . import digits, files, npz_file, synthetic, textures  # noqa: F401
 from .core import (
     DataError,
     Dataset,
@@ -19,6 +19,7 @@ from .core import (
     load_dataset,
     register,
 )
+from .files import check_data_path
 from .loader import augment_batch, batches
 from .safe_pickle import RestrictedUnpickler, safe_load
 from .synthetic import SHAPE_CLASSES, render_shapes
@@ -32,6 +33,7 @@ __all__ = [
     "augment_batch",
     "batches",
     "check_compatible",
+    "check_data_path",
     "dataset_names",
     "dataset_options",
     "load_dataset",

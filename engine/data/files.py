@@ -1,33 +1,39 @@
-"""Datasets read from local files: ``cifar10``, ``mnist``, ``imagefolder``, ``npz``.
+"""Datasets read from local files: ``cifar10``, ``mnist``, ``imagefolder`` (``npz`` is in `engine.data.npz_file`).
 
 Nothing here downloads: a missing or malformed file is a :class:`DataError` that names the file,
 what was expected and how to fix it.
+
+The memory guard (`engine.train.budget`) sizes a data set before it is loaded, so no file may hold more than
+it declares: a CIFAR batch is refused by its size on disk before it is unpickled (a batch holds 10,000 images),
+an IDX file (plain or .gz) is read only up to the size its header declares, after that size has been checked
+against the memory budget (a .gz is never inflated whole), and an image whose header declares more than
+`MAX_IMAGE_PIXELS` pixels is refused before it is decoded (a decompression bomb).
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
+import math
 import os
-import zipfile
+import warnings
+import zlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
+from engine.core.limits import memory_budget
 from engine.core.paths import check_path
+from engine.core.text import fmt_bytes
 
 from .core import (
     DataError,
     Dataset,
-    DatasetInfo,
     check_sizes,
     make_image_dataset,
     register,
     resize_images,
     split_indices,
-    standardise,
     subsample,
 )
 from .safe_pickle import safe_load
@@ -36,6 +42,26 @@ log = logging.getLogger(__name__)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
+CIFAR_BATCH_IMAGES = 10_000
+# 10,000 x (3,072 pixel bytes + a label) plus the file names and pickle framing (the official batches: 31.0 MB)
+MAX_CIFAR_BATCH_BYTES = CIFAR_BATCH_IMAGES * 3073 + (4 << 20)
+MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo; every image is resized to `size` x `size` anyway
+
+
+# What each file-reading data set's `path` names (the messages' "expected ..." part).
+PATH_EXPECTED = {
+    "cifar10": "a directory with data_batch_1..5 and test_batch (cifar-10-python.tar.gz, extracted)",
+    "mnist": "a directory with the MNIST IDX files",
+    "imagefolder": "a directory with one sub-folder of images per class",
+    "npz": "a .npz file with arrays 'x' and 'y' (optionally 'x_val' and 'y_val')",
+}
+
+
+def check_data_path(dataset: str, options: dict) -> None:
+    """The checks of a file data set that read nothing (a path is given, lies under SKIPLAB_DATA_ROOT, exists):
+    made before a run is recorded, so a training its loader would refuse at once records no run."""
+    if dataset in PATH_EXPECTED:
+        _need_path(dataset, options.get("path"), PATH_EXPECTED[dataset])
 
 
 def _need_path(dataset: str, path: str | Path | None, expected: str) -> Path:
@@ -54,7 +80,13 @@ def _need_path(dataset: str, path: str | Path | None, expected: str) -> Path:
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    obj = safe_load(check_path(path, "dataset 'cifar10': file"), "cifar10")
+    path = check_path(path, "dataset 'cifar10': file")
+    size = path.stat().st_size
+    if size > MAX_CIFAR_BATCH_BYTES:  # refused unread: unpickling allocates whatever the file holds
+        raise DataError(f"dataset 'cifar10': {path} is {fmt_bytes(size)}; a CIFAR-10 batch holds "
+                        f"{CIFAR_BATCH_IMAGES:,} images ({fmt_bytes(CIFAR_BATCH_IMAGES * 3073)}); expected the "
+                        "files of cifar-10-python.tar.gz: re-extract the archive")
+    obj = safe_load(path, "cifar10")
     if not isinstance(obj, dict):
         raise DataError(f"dataset 'cifar10': {path} holds a {type(obj).__name__}; expected a dict with "
                         f"'data' and 'labels'")
@@ -63,11 +95,19 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data, labels = d.get("data"), d.get("labels")
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
         got = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DataError(f"dataset 'cifar10': {path}: expected 'data' as uint8 [N, 3072], got {got}")
-    y = np.asarray(labels if labels is not None else [], dtype=np.int64)
+        raise DataError(f"dataset 'cifar10': {path}: expected 'data' as uint8 [N, 3072], got {got}; "
+                        "re-extract cifar-10-python.tar.gz (the python version)")
+    if len(data) > CIFAR_BATCH_IMAGES:
+        raise DataError(f"dataset 'cifar10': {path} holds {len(data):,} images; a CIFAR-10 batch holds at most "
+                        f"{CIFAR_BATCH_IMAGES:,}; re-extract cifar-10-python.tar.gz")
+    try:
+        y = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        y = np.zeros((0,), np.int64)
     if y.shape != (len(data),) or (y.size and (y.min() < 0 or y.max() > 9)):
         raise DataError(f"dataset 'cifar10': {path}: expected {len(data)} 'labels' in 0..9, got "
-                        f"{y.size} (range {y.min() if y.size else '-'}..{y.max() if y.size else '-'})")
+                        f"{y.size} (range {y.min() if y.size else '-'}..{y.max() if y.size else '-'}); "
+                        "re-extract cifar-10-python.tar.gz, or fix the labels of a re-saved batch")
     return data.reshape(-1, 3, 32, 32), y  # rows are channel-major: 1024 R, 1024 G, 1024 B
 
 
@@ -80,7 +120,7 @@ def load_cifar10(
     val_size: int | None = None,
 ) -> Dataset:
     """The CIFAR-10 python-pickle directory; ``train_size``/``val_size`` take a seeded subset."""
-    expected = "a directory with data_batch_1..5 and test_batch (cifar-10-python.tar.gz, extracted)"
+    expected = PATH_EXPECTED["cifar10"]
     root = _need_path("cifar10", path, expected)
     check_sizes("cifar10", train_size=train_size, val_size=val_size)
     if (root / "cifar-10-batches-py").is_dir():  # accept the folder the archive extracts to, too
@@ -112,27 +152,44 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def read_idx(path: Path, dataset: str, ndim: int) -> np.ndarray:
-    """Parse an IDX file (plain or .gz): 2 zero bytes, a type code, the rank, then big-endian dims."""
+    """Parse an IDX file (plain or .gz): 2 zero bytes, a type code, the rank, then big-endian dims. The body is
+    read only up to the size the dims declare, once that size (as float32) fits the memory budget."""
     path = check_path(path, f"dataset {dataset!r}: file")  # a symlink in the data root may point out of it
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"dataset {dataset!r}: cannot read {path} ({exc})") from None
     expected = f"an IDX file with {ndim} dimension(s) (magic 0x0000080{ndim})"
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        head = raw[:4].hex() or "empty"
-        raise DataError(f"dataset {dataset!r}: {path} is not an IDX file (header {head}); "
-                        f"expected {expected}")
-    if raw[3] != ndim:
-        raise DataError(f"dataset {dataset!r}: {path} has {raw[3]} dimension(s); expected {expected}")
-    header = 4 + 4 * ndim
-    dims = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4")) if len(raw) >= header else ()
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    need = header + int(np.prod(dims)) * dtype.itemsize if dims else header + 1
-    if len(dims) != ndim or len(raw) != need:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise DataError(f"dataset {dataset!r}: {path} is not an IDX file (header {magic.hex() or 'empty'}); "
+                                f"expected {expected}; re-extract the file")
+            if magic[3] != ndim:
+                raise DataError(f"dataset {dataset!r}: {path} has {magic[3]} dimension(s); expected {expected}")
+            head = f.read(4 * ndim)
+            dims = tuple(int(d) for d in np.frombuffer(head, dtype=">u4")) if len(head) == 4 * ndim else ()
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            need = math.prod(dims) * dtype.itemsize
+            _check_declared(path, dataset, dims, need, dtype.itemsize)
+            body = f.read(need + 1) if dims else b""  # one byte more than declared: padding is detected
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"dataset {dataset!r}: cannot read {path} ({exc}); re-extract or re-download the file "
+                        "by hand") from None
+    if len(dims) != ndim or len(body) != need:
+        got = 4 + len(head) + len(body)
         raise DataError(f"dataset {dataset!r}: {path} is truncated or padded: header says {list(dims)}, "
-                        f"expected {need} bytes, got {len(raw)}; re-extract the file")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+                        f"expected {4 + 4 * ndim + need} bytes, got {got if len(body) <= need else 'more'}; "
+                        "re-extract the file")
+    return np.frombuffer(body, dtype=dtype).reshape(dims)
+
+
+def _check_declared(path: Path, dataset: str, dims: tuple[int, ...], need: int, itemsize: int) -> None:
+    """Refuse an IDX body larger than the memory budget (as float32, what training holds) before reading it."""
+    budget = memory_budget("cpu")
+    as_float = need * max(1, 4 // itemsize)
+    if budget.bytes is not None and as_float > budget.bytes:
+        raise DataError(f"dataset {dataset!r}: {path} declares {list(dims)} values ({fmt_bytes(as_float)} as "
+                        f"float32), more than the memory budget of {fmt_bytes(budget.bytes)} ({budget.source}); "
+                        f"check the file (MNIST's are 47 MB), or set {budget.fix}")
 
 
 def _find_idx(root: Path, prefix: str, kind: str, rank: int) -> Path:
@@ -156,7 +213,7 @@ def load_mnist(
     val_size: int | None = None,
 ) -> Dataset:
     """MNIST (or Fashion-MNIST) IDX files; train = train-*, val = t10k-*; 1 x size x size."""
-    root = _need_path("mnist", path, "a directory with the MNIST IDX files")
+    root = _need_path("mnist", path, PATH_EXPECTED["mnist"])
     check_sizes("mnist", size=size, train_size=train_size, val_size=val_size)
     if not root.is_dir():
         raise DataError(f"dataset 'mnist': {root} is a file; expected a directory with the MNIST IDX files")
@@ -166,7 +223,8 @@ def load_mnist(
         x, y = read_idx(img_path, "mnist", 3), read_idx(lab_path, "mnist", 1)
         if len(x) != len(y):
             raise DataError(f"dataset 'mnist': {img_path} has {len(x)} images but {lab_path} has {len(y)} "
-                            f"labels; expected matching counts")
+                            f"labels; expected one label per image: re-extract both files from the same MNIST "
+                            f"download (train-* with train-*, t10k-* with t10k-*)")
         split[prefix] = (x, y.astype(np.int64))
     (x_t, y_t), (x_v, y_v) = split["train"], split["t10k"]
     it, iv = subsample(len(x_t), train_size, seed), subsample(len(x_v), val_size, seed + 1)
@@ -200,12 +258,24 @@ def _read_folder(root: Path, classes: list[str], size: int) -> tuple[np.ndarray,
                 continue
             f = check_path(f, "dataset 'imagefolder': image")  # the resolved file is the one read
             try:
-                with Image.open(f) as im:
-                    im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-                    images.append(np.asarray(im, dtype=np.uint8))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(f) as im:  # reads the header only: the size is known before decoding
+                        if im.width * im.height > MAX_IMAGE_PIXELS:
+                            raise DataError(f"dataset 'imagefolder': image {f} declares {im.width} x {im.height} "
+                                            f"pixels, more than {MAX_IMAGE_PIXELS:,} (a decompression bomb, or a "
+                                            f"huge scan); shrink or delete the file")
+                        im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                        images.append(np.asarray(im, dtype=np.uint8))
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own header check
+                raise DataError(f"dataset 'imagefolder': image {f} declares more than {MAX_IMAGE_PIXELS:,} pixels "
+                                "(a decompression bomb, or a huge scan); shrink or delete the file") from None
             except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise DataError(f"dataset 'imagefolder': cannot read image {f} ({exc}); expected a "
-                                f"PNG/JPEG/... image; delete or replace the file") from None
+                if isinstance(exc, DataError):
+                    raise
+                raise DataError(f"dataset 'imagefolder': cannot read image {f} ({exc.__class__.__name__}: "
+                                f"{str(exc)[:200]}); expected a PNG/JPEG/... image; delete or replace the "
+                                "file") from None
             labels.append(label)
     if not images:
         return np.zeros((0, 3, size, size), np.float32), np.zeros(0, np.int64)
@@ -218,7 +288,7 @@ def load_imagefolder(
     *, seed: int = 0, path: str | None = None, size: int = 32, val_fraction: float = 0.2
 ) -> Dataset:
     """One sub-folder per class (or ``train/`` and ``val/`` folders of those); RGB, size x size."""
-    expected = "a directory with one sub-folder of images per class"
+    expected = PATH_EXPECTED["imagefolder"]
     root = _need_path("imagefolder", path, expected)
     check_sizes("imagefolder", size=size)
     if not root.is_dir():
@@ -246,110 +316,3 @@ def load_imagefolder(
         x_t, y_t, x_v, y_v = x[tr], y[tr], x[va], y[va]
     return make_image_dataset("imagefolder", x_t, y_t, x_v, y_v, num_classes=len(classes), augment=True,
                               classes=tuple(classes), extra={"source": str(root)})
-
-
-# ---------------------------------------------------------------------------------------------- npz
-
-
-def _npz_images(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    return x[:, None] if x.ndim == 3 else x  # (N, H, W) -> (N, 1, H, W)
-
-
-def _npz_task(x: np.ndarray, y: np.ndarray) -> str:
-    if y.ndim == 1:
-        # integer 2-D inputs are token ids; anything else with one label per sample is classification
-        return "sequence" if x.ndim == 2 and np.issubdtype(x.dtype, np.integer) else "classification"
-    if y.ndim >= 3 and y.shape[-2:] == x.shape[-2:]:
-        return "segmentation"
-    return "unknown"
-
-
-MAX_ABS_VALUE = 1e15  # float32 squares these when standardising; beyond ~1e19 the statistics overflow to inf
-
-
-@register("npz")
-def load_npz(
-    *,
-    seed: int = 0,
-    path: str | None = None,
-    task: str | None = None,
-    val_fraction: float = 0.2,
-    normalise: bool = True,
-    augment: bool = False,
-) -> Dataset:
-    """A .npz with ``x``, ``y`` (and optionally ``x_val``, ``y_val``); the task is inferred from shapes."""
-    expected = "a .npz file with arrays 'x' and 'y' (optionally 'x_val' and 'y_val')"
-    p = _need_path("npz", path, expected)
-    try:
-        # allow_pickle=False: an object array in an .npz is a pickle, and pickles can run code
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"dataset 'npz': cannot read {p} ({exc}); expected {expected}") from None
-    missing = [k for k in ("x", "y") if k not in arrays]
-    if missing or (("x_val" in arrays) != ("y_val" in arrays)):
-        raise DataError(f"dataset 'npz': {p} has arrays {sorted(arrays)}; expected {expected} "
-                        f"(x_val and y_val together)")
-    x, y = arrays["x"], arrays["y"]
-    for name, a in arrays.items():
-        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-            raise DataError(f"dataset 'npz': {p}: array {name!r} holds {a.dtype} values; expected numbers")
-        if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
-            bad = int(a.size - np.isfinite(a).sum())
-            raise DataError(f"dataset 'npz': {p}: array {name!r} holds {bad:,} NaN or infinite value(s); clean "
-                            f"the data (e.g. np.nan_to_num) before training")
-        if a.size and np.issubdtype(a.dtype, np.number) and float(np.abs(a).max()) > MAX_ABS_VALUE:
-            raise DataError(f"dataset 'npz': {p}: array {name!r} holds values up to {float(np.abs(a).max()):.3g}, "
-                            f"beyond the {MAX_ABS_VALUE:.0e} that float32 training can take; rescale the data")
-    if len(x) != len(y) or x.ndim < 2:
-        raise DataError(f"dataset 'npz': {p}: x is {list(x.shape)} and y is {list(y.shape)}; expected x "
-                        f"[N, ...] and y [N] or [N, 1, H, W] with the same N")
-    if "x_val" in arrays:
-        x_t, y_t, x_v, y_v = x, y, arrays["x_val"], arrays["y_val"]
-        if x_v.shape[1:] != x.shape[1:] or len(x_v) != len(y_v) or y_v.shape[1:] != y.shape[1:]:
-            raise DataError(f"dataset 'npz': {p}: x_val {list(x_v.shape)} / y_val {list(y_v.shape)} do "
-                            f"not match x {list(x.shape)} / y {list(y.shape)}; expected the same per-sample "
-                            f"shapes")
-    else:
-        try:
-            tr, va = split_indices(y if y.ndim == 1 else None, len(y), val_fraction, seed)
-        except DataError as exc:
-            raise DataError(f"dataset 'npz': {p}: {exc}") from None
-        x_t, y_t, x_v, y_v = x[tr], y[tr], x[va], y[va]
-    inferred = _npz_task(x, y)
-    task = task or inferred
-    if task not in ("classification", "segmentation", "sequence"):
-        raise DataError(f"dataset 'npz': {p}: cannot infer the task from x {list(x.shape)} and y "
-                        f"{list(y.shape)}; expected y [N] (classification/sequence) or y [N, 1, H, W] "
-                        f"matching x's H, W (segmentation); or pass task=")
-    extra: dict[str, Any] = {"source": str(p)}
-    if task == "segmentation":
-        y_t, y_v = (a.astype(np.float32).reshape(len(a), -1, *x.shape[-2:]) for a in (y_t, y_v))
-        if not np.isin(np.unique(np.concatenate([y_t.ravel(), y_v.ravel()])), (0.0, 1.0)).all():
-            raise DataError(f"dataset 'npz': {p}: segmentation masks must hold only 0 and 1")
-        x_t, x_v = _npz_images(x_t), _npz_images(x_v)
-        if normalise:
-            x_t, x_v, stats = standardise(x_t, x_v)
-            extra.update(stats)
-        info = DatasetInfo("npz", "segmentation", tuple(x_t.shape[1:]), int(y_t.shape[1]), len(x_t), len(x_v))
-        return Dataset(info, torch.from_numpy(x_t), torch.from_numpy(y_t), torch.from_numpy(x_v),
-                       torch.from_numpy(y_v), augment=augment, extra=extra)
-    if y.ndim != 1 or not np.all(np.mod(np.concatenate([y_t, y_v]), 1) == 0) or min(y_t.min(), y_v.min()) < 0:
-        raise DataError(f"dataset 'npz': {p}: {task} needs y as non-negative integer labels [N], got "
-                        f"{y.dtype} {list(y.shape)}")
-    num_classes = int(max(y_t.max(), y_v.max())) + 1
-    if task == "sequence":
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer) or min(x_t.min(), x_v.min()) < 0:
-            raise DataError(f"dataset 'npz': {p}: a sequence task needs x as non-negative integer tokens "
-                            f"[N, seq_len], got {x.dtype} {list(x.shape)}")
-        vocab = int(max(x_t.max(), x_v.max())) + 1
-        info = DatasetInfo("npz", "sequence", (x.shape[1],), num_classes, len(x_t), len(x_v), vocab=vocab)
-        return Dataset(info, torch.from_numpy(x_t.astype(np.int64)), torch.from_numpy(y_t.astype(np.int64)),
-                       torch.from_numpy(x_v.astype(np.int64)), torch.from_numpy(y_v.astype(np.int64)),
-                       augment=False, extra=extra)
-    if x.ndim > 2:
-        x_t, x_v = _npz_images(x_t), _npz_images(x_v)
-    return make_image_dataset("npz", x_t.astype(np.float32), y_t, x_v.astype(np.float32), y_v,
-                              num_classes=num_classes, augment=augment and x_t.ndim == 4, normalise=normalise,
-                              extra=extra)

@@ -33,7 +33,8 @@ BUILTINS = {"super", "sum", "tuple", "print", "len", "range", "int", "float", "m
 FORBIDDEN_NAMES = {"eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals", "vars", "open",
                    "input", "breakpoint", "importlib", "os", "sys", "subprocess", "builtins", "pickle"}
 FORBIDDEN_ATTRS = {"load", "hub", "jit", "package", "ops", "library", "classes", "compile", "system", "popen",
-                   "import_module", "run_path", "exec", "from_file", "load_library"}
+                   "import_module", "run_path", "exec", "from_file", "load_library", "utils", "serialization",
+                   "cpp_extension", "load_inline", "fx", "distributed", "multiprocessing"}
 # Statement and expression kinds the class, factory and demo may contain.
 ALLOWED_NODES = (
     ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.Return, ast.Expr, ast.Call, ast.Attribute,

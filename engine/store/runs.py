@@ -161,11 +161,20 @@ class RunStore(SqliteStore):
         rows = self._query(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} ORDER BY id DESC", params)
         return [self._run_dict(r) for r in rows]
 
-    def delete_run(self, run_id: int) -> bool:
-        """Delete a run and everything logged for it, in every table of the store that refers to runs by
+    def delete_run(self, run_id: int, *, active: bool = False) -> bool:
+        """Delete a finished run and everything logged for it, in every table of the store that refers to runs by
         ``run_id`` (the run tables, and those other modules add: sweep membership, landscapes ...); False if
-        there was no such run."""
+        there was no such run.
+
+        A queued or running run is refused (StoreError): its worker would go on training into a run that no
+        longer exists, unseen, uncancellable and uncounted by the concurrency limit. Cancel it first
+        (`JobRunner.delete` does both). ``active=True`` is for the writer itself, removing a run it just
+        created and has not started."""
         with self._tx() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is not None and row[0] in ("queued", "running") and not active:
+                raise StoreError(f"run {run_id} is {row[0]}: cancel it first (Cancel run on the Train page, or "
+                                 f"`python -m engine runs --cancel {run_id}`), then delete it")
             for table in _tables_with_run_id(c):
                 c.execute(f'DELETE FROM "{table}" WHERE run_id = ?', (run_id,))
             deleted = c.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.core.errors import SpecError
+from engine.core.text import short
 
 DEFAULT_LR = {"sgd": 0.1, "adamw": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 1e-2}
@@ -40,7 +41,7 @@ class TrainConfig(BaseModel):
     grad_clip: float | None = Field(None, gt=0, description="clip the global gradient L2 norm to this value")
     augment: bool | None = Field(None, description="random crop + flip; default: what the dataset recommends")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision; CUDA only")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="random seed (torch seeds are 64-bit)")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     val_every: int = Field(100, ge=0, description="validate every N steps (0: only at the end)")
     val_batch_size: int = Field(256, gt=0)
@@ -106,6 +107,14 @@ class TrainConfig(BaseModel):
         return self.model_dump(mode="json")
 
 
+def check_device(cfg: TrainConfig, device_type: str) -> None:
+    """What the config asks of the device it will run on; checked before a run is recorded (create_run) and
+    again by the trainer, so a refused training never becomes a `failed` run."""
+    if cfg.amp != "off" and device_type != "cuda":
+        raise SpecError("config.amp", f"mixed precision ({cfg.amp}) needs a CUDA device, but the run uses "
+                        f"{device_type}; set amp: off or device: cuda")
+
+
 def parse_config(data: TrainConfig | dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
     """A dict (or a config plus overrides) -> TrainConfig. Raises SpecError naming ``config.<field>``."""
     base: dict[str, Any] = {}
@@ -127,5 +136,5 @@ def parse_config(data: TrainConfig | dict[str, Any] | None = None, **overrides: 
                             + ", ".join(TrainConfig.model_fields)) from None
         got = first.get("input")
         msg = first["msg"].removeprefix("Value error, ")
-        got_text = "" if first["type"].startswith("value_error") else f", got {got!r}"
+        got_text = "" if first["type"].startswith("value_error") else f", got {short(got)}"
         raise SpecError(path, f"{msg}{got_text}") from None

@@ -7,7 +7,9 @@ file, see `engine.store.weights`); the path written is recorded in the run's sum
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,13 @@ from typing import Any
 from engine.analysis.specdiff import derived_name
 from engine.arch import SpecLike, expand, load_spec
 from engine.build import resolve_device
+from engine.data import check_data_path
 from engine.spec import to_dict
-from engine.store import RunStore, snapshots
+from engine.store import RunStore, StoreError, snapshots
 from engine.store.weights import weights_file
 from engine.train import transfer
 from engine.train.budget import check_training
-from engine.train.config import TrainConfig, parse_config
+from engine.train.config import TrainConfig, check_device, parse_config
 from engine.train.events import Alert, Done, Event, Histograms, LayerStats, Metrics, Samples, Started
 from engine.train.trainer import train
 
@@ -45,6 +48,8 @@ def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, 
                         f"valid options: {', '.join(sorted(valid)) or '(none)'}")
     parsed = load_spec(spec)
     device = str(resolve_device(cfg.device))
+    check_device(cfg, resolve_device(cfg.device).type)
+    check_data_path(cfg.dataset, cfg.dataset_options)  # no path, or none there: refused before a write
     check_training(expand(parsed), cfg, device)  # model, batch and data set must fit: refused before a write
     check_init(store, parsed, cfg)
     # a readable name: the preset and what differs from it ("resnet20 · shortcut none"), engine.analysis.specdiff
@@ -102,9 +107,32 @@ def record(events: Iterable[Event], store: RunStore, run_id: int) -> Iterator[Ev
                 summary["init"] = init
             if ev.weights_path:
                 summary["weights_path"] = ev.weights_path
-            store.set_summary(run_id, summary)
-            store.set_status(run_id, ev.status, ev.error)
+            with contextlib.suppress(StoreError):  # the run was deleted under us: nothing left to record into
+                store.set_summary(run_id, summary)
+                store.set_status(run_id, ev.status, ev.error)
         yield ev
+
+
+CHECK_RUN_EVERY_S = 1.0  # how often a training looks whether its run was deleted or cancelled elsewhere
+
+
+def stop_when_gone(store: RunStore, run_id: int, should_stop: Callable[[], bool] | None,
+                   every: float = CHECK_RUN_EVERY_S) -> Callable[[], bool]:
+    """`should_stop`, or the run no longer exists / was cancelled in the store (by a dashboard on another
+    machine, or deleted): a worker never trains on into a run nobody can see or cancel."""
+    last, gone = [time.monotonic()], [False]
+
+    def check() -> bool:
+        if should_stop is not None and should_stop():
+            return True
+        now = time.monotonic()
+        if not gone[0] and now - last[0] >= every:
+            last[0] = now
+            run = store.get_run(run_id)
+            gone[0] = run is None or run["status"] == "cancelled"
+        return gone[0]
+
+    return check
 
 
 def run_and_record(store: RunStore, run_id: int, *, should_stop: Callable[[], bool] | None = None,
@@ -123,7 +151,7 @@ def run_and_record(store: RunStore, run_id: int, *, should_stop: Callable[[], bo
         return  # cancelled between being queued and this process starting
     finished = False
     try:
-        events = train(run["spec"], run["config"], should_stop=should_stop,
+        events = train(run["spec"], run["config"], should_stop=stop_when_gone(store, run_id, should_stop),
                        weights_path=weights_path(store, run_id), dataset=dataset,
                        init_file=init_file(store, run["config"]))
         for ev in record(events, store, run_id):
@@ -131,9 +159,11 @@ def run_and_record(store: RunStore, run_id: int, *, should_stop: Callable[[], bo
             yield ev
     except (KeyboardInterrupt, GeneratorExit):
         if not finished:
-            store.set_status(run_id, "cancelled", "stopped by the user")
+            with contextlib.suppress(StoreError):
+                store.set_status(run_id, "cancelled", "stopped by the user")
         raise
     except BaseException as exc:
         if not finished:
-            store.set_status(run_id, "failed", str(exc) or exc.__class__.__name__)
+            with contextlib.suppress(StoreError):
+                store.set_status(run_id, "failed", str(exc) or exc.__class__.__name__)
         raise

@@ -83,25 +83,49 @@ class JobRunner:
             raise ValueError(f"no run {run_id} in {self.store.path}")
         if run["status"] != "running":
             return str(run["status"])
-        pid = run["pid"] or (self._procs[run_id].pid if run_id in self._procs else None)
-        if pid is not None:
-            _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._final(run_id) or (pid is not None and not pid_alive(pid)):
-                break
-            if run_id in self._procs:
-                self._procs[run_id].join(0.05)
-            else:
-                time.sleep(0.05)
-        else:
+        with self._lock:  # no pump in between: the next queued run starts once this worker has exited
+            pid = run["pid"] or (self._procs[run_id].pid if run_id in self._procs else None)
             if pid is not None:
-                _signal(pid, signal.SIGKILL)
-        self._join(run_id, 0.3)
-        # The reaper may have seen the killed worker first and said `interrupted`; the user asked for a cancel.
-        self.store.transition(run_id, ["running", "interrupted"], "cancelled", "cancelled by the user")
+                _signal(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self._final(run_id) or (pid is not None and not pid_alive(pid)):
+                    break
+                if run_id in self._procs:
+                    self._procs[run_id].join(0.05)
+                else:
+                    time.sleep(0.05)
+            else:
+                if pid is not None:
+                    _signal(pid, signal.SIGKILL)
+            # Its status says `cancelled` a moment before the process ends: wait for the end (or kill it), so
+            # max_concurrent counts it until it is gone.
+            self._wait_exit(run_id, pid, max(deadline - time.monotonic(), 0.5))
+            # The reaper may have seen the killed worker first and said `interrupted`; the user asked for a cancel.
+            self.store.transition(run_id, ["running", "interrupted"], "cancelled", "cancelled by the user")
         self.pump()
         return self.status(run_id)
+
+    def delete(self, run_id: int) -> bool:
+        """Cancel the run if it is queued or running (its worker stops and exits), then delete it and its data."""
+        run = self.store.get_run(run_id)
+        if run is not None and run["status"] in ("queued", "running"):
+            self.cancel(run_id)
+        return self.store.delete_run(run_id)
+
+    def _wait_exit(self, run_id: int, pid: int | None, timeout: float = CANCEL_GRACE_S) -> None:
+        """Until the worker's process has exited (joined if it is our child); SIGKILL after `timeout` seconds."""
+        if pid is None:
+            return
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            if run_id in self._procs:
+                self._join(run_id, 0.05)
+            else:
+                time.sleep(0.05)
+        if pid_alive(pid):
+            _signal(pid, signal.SIGKILL)
+        self._join(run_id, 0.3)
 
     def wait(self, run_id: int, timeout: float | None = None) -> str:
         """Block until the run reaches a final status (or ``timeout`` seconds); returns the status."""

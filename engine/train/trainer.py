@@ -29,7 +29,7 @@ from engine.ir.graph import infer_shapes
 from engine.store.weights import write_new
 from engine.train import distributed, transfer
 from engine.train.budget import check_training, dataset_bytes, estimate_training
-from engine.train.config import TrainConfig, parse_config
+from engine.train.config import TrainConfig, check_device, parse_config
 from engine.train.events import Alert, Done, Event, Histograms, LayerStats, Metrics, Started
 from engine.train.health import HealthMonitor, locate_divergence
 from engine.train.histograms import HIST_HI, HIST_LO, LayerHistograms, hist_interval
@@ -59,6 +59,7 @@ def prepare(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None) 
     """Load the config's dataset and check that the spec fits it; raises before any run is recorded."""
     cfg = parse_config(config)
     graph = expand(spec)
+    check_device(cfg, resolve_device(cfg.device).type)
     check_training(graph, cfg, resolve_device(cfg.device))  # engine.core.limits: before the data is loaded
     data = load_data(cfg)
     task_for(graph, data.info, infer_shapes(graph)[graph.output])
@@ -79,9 +80,7 @@ class _Loop:
         self.cfg = cfg
         self.dist = distributed.current()  # set by `torchrun ... -m engine train` (engine.train.distributed)
         self.device = resolve_device(cfg.device) if self.dist is None else self.dist.device
-        if cfg.amp != "off" and self.device.type != "cuda":
-            raise SpecError("config.amp", f"mixed precision ({cfg.amp}) needs a CUDA device, but the run uses "
-                            f"{self.device.type}; set amp: off or device: cuda")
+        check_device(cfg, self.device.type)
         self.graph = expand(spec)
         # engine.core.limits: the model at this batch and the data set must fit, checked before either is allocated
         # and again on the loaded tensors' exact size

@@ -1,4 +1,10 @@
-"""The `graph` family: nodes written out by hand. Any op in the registry can be used."""
+"""The `graph` family: nodes written out by hand. Any op in the registry can be used.
+
+Stages and blocks: a node may name its own (``stage: body``, ``block: body.unit1``). Otherwise its dotted
+name, which is the built module's path, declares them as PyTorch's module hierarchy does: ``layer1.fc`` sits in
+stage ``layer1``, ``enc.level1.conv`` in stage ``enc`` and block ``enc.level1``; an undotted name is a group of
+its own. This is the one place a graph's groups are derived (`default_groups`); every rollup reads the IR's.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +49,9 @@ def expand_graph(spec: GraphSpec) -> Graph:
         args = dict(node.model_extra or {})
         try:
             _check_group_names(spec, i, node)
-            g.add(node.name, node.op, node.inputs, stage=node.stage or "", block=node.block or "", **args)
+            stage, block = default_groups(node.name)
+            g.add(node.name, node.op, node.inputs, stage=node.stage or stage,
+                  block=node.block if node.block is not None else (block if node.stage is None else ""), **args)
         except SpecError as exc:
             # Re-anchor the error on the spec field: nodes[3].kernel rather than the node's own name.
             field = exc.path.removeprefix(node.name).lstrip(".")
@@ -61,6 +69,12 @@ def expand_graph(spec: GraphSpec) -> Graph:
     if g.output not in g.nodes:
         raise SpecError("output", f"{g.output!r} is not a node; valid: {', '.join(n.name for n in spec.nodes)}")
     return g
+
+
+def default_groups(name: str) -> tuple[str, str]:
+    """(stage, block) a hand-written node's module path declares: its first and its first two components."""
+    parts = name.split(".")
+    return (parts[0] if len(parts) > 1 else "", ".".join(parts[:2]) if len(parts) > 2 else "")
 
 
 def _check_group_names(spec: GraphSpec, i: int, node: GraphNodeSpec) -> None:

@@ -35,6 +35,12 @@ class ResNetSpec(SpecBase):
     shortcut: Literal["A", "B", "C", "none"] = "A"
     norm: Literal["batch", "none"] = "batch"
     zero_init_residual: bool = False
+    # torchvision: Kaiming normal fan_out convs, BN 1/0 (He et al. 2015, as torchvision's resnet.py); default:
+    # PyTorch's per-layer defaults (conv weights U(+-1/sqrt(3 fan_in))), the init under which a deep plain net
+    # without BatchNorm loses its gradient (the Lessons page shows it).
+    init: Literal["torchvision", "default", "he", "xavier"] = Field(
+        "torchvision", description="torchvision: Kaiming normal (fan_out) convs, BN weight 1 / bias 0; default: "
+        "PyTorch's own per-layer init; he: Kaiming normal (fan_in); xavier: Glorot uniform")
     stages: list[Stage] = Field(
         default_factory=lambda: [Stage(blocks=3, width=16), Stage(blocks=3, width=32), Stage(blocks=3, width=64)],
         min_length=1,
@@ -51,7 +57,7 @@ class ResNetSpec(SpecBase):
 class _Builder:
     def __init__(self, spec: ResNetSpec) -> None:
         self.spec = spec
-        self.g = Graph(tuple(spec.input), name=spec.name, family="resnet", init="torchvision")
+        self.g = Graph(tuple(spec.input), name=spec.name, family="resnet", init=spec.init)
         self.layers = Layers(self.g, norm=spec.norm == "batch")
 
     def stem(self, width: int) -> tuple[str, int]:

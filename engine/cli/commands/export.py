@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.api import load_spec
 from engine.cli.commands.summary import parse_shape
 from engine.core.errors import SpecError
+from engine.core.text import file_stem
 
 ORDER = 60
 
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, input_shape=parse_shape(args.input) if args.input else None)
-    name = spec.name or spec.family
+    name = file_stem(spec.name or spec.family)  # the default file name: the spec's name cannot pick a folder
     if args.format == "py":
         from engine.export.pycode import export_python
 
@@ -39,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.out:
             print(source, end="")
             return 0
-        Path(args.out).write_text(source, encoding="utf-8")
+        try:
+            Path(args.out).write_text(source, encoding="utf-8")
+        except OSError as exc:  # a full disk says "no space" without naming the file: name it (exit 2)
+            raise OSError(exc.errno, exc.strerror, args.out) from None
         info = {"path": args.out, "format": "py", "bytes": len(source.encode())}
     else:
         from engine.export.checkpoints import load_checkpoint

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from engine.cli.commands.summary import positive_int
+from engine.core.text import printable
 from engine.store import STATUSES, RunStore
 
 ORDER = 45
@@ -68,7 +69,7 @@ def table(runs: list[dict[str, Any]]) -> str:
         summary = r.get("summary") or {}
         steps = str(int(summary["steps"])) if "steps" in summary else ""
         when = dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M") if r.get("created_at") else ""
-        rows.append((str(r["id"]), str(r["name"]), str(r["status"]), str(r.get("dataset") or ""),
+        rows.append((str(r["id"]), printable(r["name"]), str(r["status"]), str(r.get("dataset") or ""),
                      str(r.get("device") or ""), steps, _metric(r), when))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]

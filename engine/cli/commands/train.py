@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from engine.cli.commands.summary import positive_int
-from engine.core.errors import SpecError
+from engine.core.errors import SkipLabError, SpecError
+from engine.core.text import short
+from engine.spec import decode, read_file, text_format
 from engine.store import RunStore
 from engine.train import distributed
 from engine.train.config import TrainConfig, parse_config
@@ -51,7 +51,12 @@ def key_value(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), yaml.safe_load(value) if value.strip() else None
+    if not value.strip():
+        return key.strip(), None
+    try:  # the bounded loader: a value is a YAML scalar or a small list, never an alias bomb or a Python tag
+        return key.strip(), decode(value, "yaml", what=f"value of {key.strip()}")
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(f"{short(key.strip())}: {exc}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,11 +104,14 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     base: dict[str, Any] = {}
     if args.config:
         path = Path(args.config).expanduser()
-        if not path.is_file():
-            raise SpecError("--config", f"no such file '{path}'; give a YAML or JSON file of training options")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:  # the bounded loader, as for specs: size, nesting, aliases, duplicate keys, no Python tags
+            loaded = decode(read_file(path, what="training config",
+                                      missing_hint="give a YAML or JSON file of training options"),
+                            text_format(path), what="training config")
+        except SpecError as exc:
+            raise SpecError("--config", str(exc)) from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise SpecError("--config", f"'{path}' must hold a mapping of training options, "
+            raise SpecError("--config", f"{short(str(path))} must hold a mapping of training options, "
                             f"got {type(loaded).__name__}")
         base = dict(loaded or {})
     base.update(dict(args.set))
@@ -194,8 +202,10 @@ def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContex
     tty = sys.stderr.isatty()
     last_print = 0.0
     done: Done | None = None
+    started = False
     try:
         for ev in run_and_record(store, run_id, should_stop=stopper.flag.is_set, dataset=data):
+            started = True
             done = ev if isinstance(ev, Done) else done
             progress.update(ev)
             if isinstance(ev, Started) and ev.init is not None:  # not progress: shown with --quiet too
@@ -213,6 +223,10 @@ def _run(args: argparse.Namespace, cfg: TrainConfig, ctx: distributed.DistContex
                 last_print = now
         if tty and not args.quiet:
             sys.stderr.write("\n")
+    except SkipLabError:
+        if not started:  # refused before the first step: bad input, and --help promises no run for that
+            store.delete_run(run_id, active=True)
+        raise
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

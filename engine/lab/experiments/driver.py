@@ -134,6 +134,10 @@ def execute(exp_id: int, store_path: str | Path | None = None, *, jobs: int = 0,
         if stop():
             es.transition(exp_id, EXP_ACTIVE, "cancelled", "stopped by the user")
             return None
+        unusable = _nothing_to_analyse(es, rs, exp_id)
+        if unusable is not None:
+            es.transition(exp_id, EXP_ACTIVE, *unusable)
+            return None
         es.set_status(exp_id, "analysing")
         results = analyse(exp_id, store_path, on_event=on_event)
         es.set_status(exp_id, "done")
@@ -162,6 +166,20 @@ def _reuse_trained(es: ExperimentStore, rs: RunStore, rec: dict[str, Any]) -> No
             changed = True
     if changed:
         es.set_runs(rec["id"], runs)
+
+
+def _nothing_to_analyse(es: ExperimentStore, rs: RunStore, exp_id: int) -> tuple[str, str] | None:
+    """(status, reason) when no run of the experiment finished (done or diverged): an experiment whose runs
+    were all cancelled one by one is `cancelled`, not `done` with conclusions drawn from nothing."""
+    rec = es.get(exp_id) or {"runs": []}
+    rows = [rs.get_run(r["run_id"]) if r.get("run_id") else None for r in rec["runs"]]
+    statuses = [row["status"] if row else "deleted" for row in rows]
+    if not statuses or any(s in ("done", "diverged") for s in statuses):
+        return None
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    if all(s == "cancelled" for s in statuses):
+        return "cancelled", f"every run was cancelled ({counts}); nothing to analyse: run the experiment again"
+    return "failed", f"no run finished ({counts}); see the runs' errors on the Runs page, then run it again"
 
 
 def _stopper(es: ExperimentStore, exp_id: int, should_stop: Callable[[], bool] | None) -> Callable[[], bool]:

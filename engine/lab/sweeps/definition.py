@@ -29,17 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.arch import expand as api_expand
 from engine.arch import parse, resolve
 from engine.arch.presets import preset_names
 from engine.core.errors import SpecError
-from engine.spec import to_dict
+from engine.core.text import short
+from engine.spec import decode, read_file, text_format, to_dict
 from engine.train.config import TrainConfig, parse_config
 
 SEED_KEYS = ("seed", "config.seed")
+MAX_SWEEP_RUNS = 10_000  # a sweep's runs each train: counted before the grid is expanded (10^12 would hang)
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|\d+)((?:\[(?:\d+|\*)\])*)$")
 
 
@@ -88,6 +89,13 @@ def parse_sweep(data: Any, *, source: str = "sweep") -> SweepDef:
     for key, values in sweep.grid.items():
         if not values:
             raise SpecError(f"{source}.grid.{key}", "a grid key needs at least one value, got an empty list")
+    runs = max(1, len(sweep.variants))
+    for values in sweep.grid.values():  # counted, never materialised: a 10^12-entry grid stops here at once
+        runs *= len(values)
+    if runs > MAX_SWEEP_RUNS:
+        sizes = " x ".join(str(len(v)) for v in sweep.grid.values())
+        raise SpecError(f"{source}.grid", f"the sweep has {runs:,} runs ({max(1, len(sweep.variants))} variant(s) x "
+                        f"grid {short(sizes)}); a sweep runs at most {MAX_SWEEP_RUNS:,}: use fewer values per key")
     both = sorted({k for v in sweep.variants for k in v} & set(sweep.grid))
     if both:
         raise SpecError(f"{source}.grid.{both[0]}", f"{both[0]!r} is set both in grid and in variants; "
@@ -98,13 +106,11 @@ def parse_sweep(data: Any, *, source: str = "sweep") -> SweepDef:
 def load_sweep(path: str | Path) -> tuple[SweepDef, Path]:
     """Read a YAML/JSON sweep file; returns it and the folder relative paths in it start from."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise SpecError("SWEEP", f"no sweep file '{p}'; give a YAML file with base, config and grid/variants "
-                        "(see docs/scaling.md)")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(str(p), f"not valid YAML/JSON: {exc}") from None
+    try:  # the bounded loader, as for specs: size, nesting, aliases, duplicate keys, no Python tags
+        data = decode(read_file(p, what="sweep", missing_hint="give a YAML file with base, config and "
+                                "grid/variants (see docs/scaling.md)"), text_format(p), what="sweep")
+    except SpecError as exc:
+        raise SpecError("SWEEP", str(exc)) from None
     sweep = parse_sweep(data, source=p.name)
     if sweep.name is None:
         sweep = sweep.model_copy(update={"name": p.stem})
@@ -153,7 +159,7 @@ def _set(obj: Any, path: list[str | int], value: Any, key: str, *, create: bool)
             if rest:
                 obj[head] = {}
     else:
-        raise SpecError(key, f"cannot go into {head!r}: the value there is {obj!r}, not a mapping or a list")
+        raise SpecError(key, f"cannot go into {short(head)}: the value there is {short(obj)}, not a mapping or a list")
     if rest:
         _set(obj[head], rest, value, key, create=create)  # type: ignore[index]
     else:
@@ -198,7 +204,7 @@ def expand(sweep: SweepDef, base_dir: Path | None = None) -> list[Entry]:
     """The sweep's runs, each validated (spec and config); raises SpecError naming the entry and key."""
     entries: list[Entry] = []
     for i, overrides in enumerate(combinations(sweep)):
-        where = f"entry {i} ({variant_label(overrides)})"
+        where = f"entry {i} ({variant_label(overrides)[:200]})"
         try:
             spec = _base_spec(overrides.get("base", sweep.base), base_dir)
             cfg = copy.deepcopy(sweep.config)
