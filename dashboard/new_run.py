@@ -52,10 +52,10 @@ def _architecture() -> tuple[Any, str]:
     preset = c[1].selectbox("Preset", presets, index=presets.index("resnet8") if "resnet8" in presets else 0,
                             key="train_preset", help="Used when the architecture is 'Preset'.",
                             disabled=source != "Preset")
-    upload = c[2].file_uploader(f"Spec file (at most {MAX_UPLOAD_TEXT})", type=["yaml", "yml", "json"],
+    upload = c[2].file_uploader(safe.md(f"Spec file (at most {MAX_UPLOAD_TEXT})"), type=["yaml", "yml", "json"],
                                 key="train_file", disabled=source != "File",
-                                help="Used when the architecture is 'File'. A spec is a few KB; a file over "
-                                     f"{MAX_UPLOAD_TEXT} is refused.")
+                                help=safe.md("Used when the architecture is 'File'. A spec is a few KB; a file over "
+                                             f"{MAX_UPLOAD_TEXT} is refused."))
     try:
         spec = chosen_spec(source, preset, upload, ss.get("build_spec"))
         return (get_preset(spec) if isinstance(spec, str) else spec), ""

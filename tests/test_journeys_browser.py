@@ -302,7 +302,7 @@ def test_unet_shows_predicted_masks(page):
 @pytest.mark.parametrize("width", [WIDE, NARROW])
 def test_every_page_at_width(page, width):
     page.set_viewport_size({"width": width, "height": 1000})
-    for title in ("Build", "Blocks", "Train", "Compare", "Runs", "Experiments"):
+    for title in ("Build", "Blocks", "Lessons", "Train", "Compare", "Runs", "Experiments"):
         nav(page, title)
         settled(page)
         screenshot(page, f"journey_{title.lower()}_{width}")
