@@ -41,6 +41,15 @@ def spec_differences(runs: list[dict[str, Any]], names: dict[int, str]) -> list[
     return out
 
 
+def _validation(store: RunStore, run_id: int) -> tuple | None:
+    """The run's validation accuracy, or IoU for a segmentation run (the first one it logged any value of)."""
+    for key in ("val_acc", "val_iou"):
+        series = metric_series(store, run_id, key)
+        if series is not None and len(series[0]):
+            return series
+    return None
+
+
 def render_runs(store: RunStore, ids: list[int], names: dict[int, str]) -> None:
     runs = [r for i in ids if (r := store.get_run(i)) is not None]
     opts = controls("compare")
@@ -48,8 +57,7 @@ def render_runs(store: RunStore, ids: list[int], names: dict[int, str]) -> None:
     loss = {names[i]: s for i in ids if (s := metric_series(store, i, "loss")) is not None}
     safe.chart(curves(loss, title="Training loss", log_y=opts["log"], smooth=opts["smooth"]), key="compare_loss",
                container=left)
-    acc = {names[i]: s for i in ids
-           if (s := metric_series(store, i, "val_acc") or metric_series(store, i, "val_iou")) is not None}
+    acc = {names[i]: s for i in ids if (s := _validation(store, i)) is not None}
     safe.chart(curves(acc, title="Validation accuracy / IoU"), key="compare_acc", container=right)
 
     stat = opts["stat"]

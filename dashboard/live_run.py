@@ -53,14 +53,15 @@ def _started(run: dict[str, Any]) -> float | None:
 
 
 def controls(key: str) -> dict[str, Any]:
-    """The chart controls, in one row: gradient statistic, smoothing, log axes."""
-    c = st.columns([3, 2, 1])
-    stat = c[0].segmented_control("Gradient statistic", list(GRAD_STATS), default="grad_norm",
-                                  format_func=lambda s: safe.md(stat_label(s)), key=f"{key}_stat",
-                                  help=safe.md(STAT_NOTE, 600)) or "grad_norm"
-    smooth = c[1].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=f"{key}_smooth",
+    """The chart controls: gradient statistic, smoothing, log axes (the statistic on a row of its own: beside the
+    others it was cut off at 800 px)."""
+    stat = st.segmented_control("Gradient statistic", list(GRAD_STATS), default="grad_norm",
+                                format_func=lambda s: safe.md(stat_label(s)), key=f"{key}_stat",
+                                help=safe.md(STAT_NOTE, 600)) or "grad_norm"
+    c = st.columns([3, 1])
+    smooth = c[0].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=f"{key}_smooth",
                          help="TensorBoard's moving average of the curves (0: raw); the raw values stay faint behind.")
-    log_y = c[2].toggle("Log axes", True, key=f"{key}_log", help="Log or linear y axes for loss, gradients, ratio.")
+    log_y = c[1].toggle("Log axes", True, key=f"{key}_log", help="Log or linear y axes for loss, gradients, ratio.")
     return {"stat": stat, "smooth": float(smooth), "log": bool(log_y)}
 
 
