@@ -10,6 +10,7 @@ from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     browser_missing,
+    number,
     screenshot,
     select,
     streamlit_server,
@@ -106,10 +107,8 @@ def test_blocks_shows_ratio(server, page):
 def test_train_live_then_runs_and_reattach(server, page):
     page.goto(f"{server}/train")
     wait_idle(page)
-    steps = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps").locator("input")
-    steps.fill("30")
-    batch = page.locator('[data-testid="stNumberInput"]').filter(has_text="Batch size").locator("input")
-    batch.fill("16")
+    number(page, "Steps", 30)  # by its exact label: "Log statistics every N steps" holds "steps" too
+    number(page, "Batch size", 16)
     page.get_by_role("button", name="Start").click()
     # The gradient-flow chart appears while the run goes ...
     page.get_by_text("per layer at step").first.wait_for(timeout=180_000)
