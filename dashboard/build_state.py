@@ -4,12 +4,57 @@ Evaluating a spec and listing skip-edge endpoints are engine verbs (`engine.api`
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.api import Evaluation, evaluate, removable_skips, skip_endpoints
 
-__all__ = ["EditHistory", "Evaluation", "Totals", "evaluate", "removable_skips", "skip_endpoints"]
+__all__ = ["EditHistory", "Evaluation", "Totals", "evaluate", "failing_edit", "locate_edit_error", "removable_skips",
+           "skip_endpoints"]
+
+
+def failing_edit(spec: dict[str, Any], ev: Evaluation, batch: int = 1) -> int | None:
+    """The index of the first edit that breaks a spec whose evaluation failed: the edits are tried one more at a
+    time (evaluations cost milliseconds). None when the spec fails without its edits, or when it builds."""
+    edits = list(spec.get("edits") or [])
+    if ev.ok or not edits or not evaluate({**spec, "edits": []}, batch=batch).ok:
+        return None
+    for k in range(1, len(edits) + 1):
+        if not evaluate({**spec, "edits": edits[:k]}, batch=batch).ok:
+            return k - 1
+    return None
+
+
+def _edit_target(graph: Any, edit: dict[str, Any]) -> str | None:
+    """The node an edit acts on in the graph before it: a skip's target (where it merges), else its source (a
+    target that names no node still gets a marker where the skip starts), a removed shortcut's block output; a
+    block or stage name resolves to its output node, as the edit itself does."""
+    body = edit.get("add_skip") or edit.get("set_merge") or {}
+    body = body if isinstance(body, dict) else {}
+    if graph is None:
+        return None
+    for ref in (body.get("to"), body.get("from"), edit.get("remove_skip"), body.get("block")):
+        if not isinstance(ref, str):
+            continue
+        if ref in graph.nodes:
+            return ref
+        try:
+            return graph.group_output(ref)
+        except (KeyError, ValueError, IndexError):
+            continue
+    return None
+
+
+def locate_edit_error(spec: dict[str, Any], ev: Evaluation, batch: int = 1) -> tuple[Evaluation, int | None]:
+    """The evaluation with its error drawn somewhere: when an edit fails before it is applied, the node it names
+    (``error_node`` would otherwise be a node the edit never created, and the drawing would show no red marker);
+    and the failing edit's index, for the edit list."""
+    index = failing_edit(spec, ev, batch)
+    if index is None or (ev.error_node and ev.graph is not None and ev.error_node in ev.graph.nodes):
+        return ev, index
+    target = _edit_target(ev.graph, spec["edits"][index])
+    return (dataclasses.replace(ev, error_node=target) if target else ev), index
 
 
 @dataclass

@@ -76,8 +76,10 @@ def max_jobs() -> int:
 
 
 def experiment_label(rec: dict[str, Any]) -> str:
-    when = time.strftime("%m-%d %H:%M", time.localtime(rec["created_at"]))
-    return f"#{rec['id']} {rec['name']} · {rec['status']} · {when}"
+    """What ran and when; not its status, which a select box would keep showing stale as the experiment moves on
+    (the progress bar says it, live)."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec["created_at"]))
+    return f"#{rec['id']} {rec['name']} · {when}"
 
 
 def _duration(seconds: float | None) -> str:

@@ -28,23 +28,73 @@ def _ts(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else datetime.fromisoformat(str(value)).timestamp()
 
 
-def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: what the Runs page lists."""
+def when(value: Any) -> str:
+    """A stored time (epoch seconds or ISO text) as local 'YYYY-MM-DD HH:MM'; '' when missing or unreadable."""
+    if value in (None, ""):
+        return ""
+    try:
+        return datetime.fromtimestamp(_ts(value)).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+RUN_COLUMNS = ["id", "name", "tags", "status", "family", "dataset", "steps", "final loss", "val metric", "device",
+               "seconds", "created"]
+
+
+def runs_frame(runs: list[dict[str, Any]], meta: dict[int, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per run: what the Runs page lists (``meta``: tags and notes by run id, engine.api.run_meta)."""
     rows = []
     for r in runs:
         summary = r.get("summary") or {}
         config = r.get("config") or {}
         spec = r.get("spec") or {}
+        steps = summary.get("steps", config.get("steps"))
+        tags = (meta or {}).get(r["id"], {}).get("tags", [])
         rows.append({
-            "id": r["id"], "name": r.get("name") or "", "status": r.get("status"),
-            "family": spec.get("family", ""), "dataset": r.get("dataset"),
-            "steps": summary.get("steps", config.get("steps")),
+            "id": r["id"], "name": r.get("name") or "", "tags": ", ".join(tags),
+            "status": r.get("status"), "family": spec.get("family", ""), "dataset": r.get("dataset"),
+            "steps": None if steps is None else int(steps),
             "final loss": summary.get("loss"),
             "val metric": summary.get("val_acc", summary.get("val_iou")),
-            "device": r.get("device"), "seconds": _duration(r), "created": r.get("created_at"),
+            "device": r.get("device"), "seconds": _duration(r), "created": when(r.get("created_at")),
         })
-    return pd.DataFrame(rows, columns=["id", "name", "status", "family", "dataset", "steps", "final loss", "val metric",
-                                       "device", "seconds", "created"])
+    frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    frame["steps"] = frame["steps"].astype("Int64")
+    return frame
+
+
+# The settings a run's config and spec hold that people compare runs by (the rest are in the run's details).
+SETTING_KEYS = ("dataset", "steps", "batch_size", "optimizer", "lr", "schedule", "seed", "weight_decay", "grad_clip",
+                "init_from", "freeze")
+
+
+def settings_frame(runs: list[dict[str, Any]], labels: dict[int, str]) -> pd.DataFrame:
+    """One row per run: its training settings and architecture knobs (not the spec's name), the columns whose
+    values differ between the runs first, so what makes them different is what the eye meets."""
+    rows = []
+    for r in runs:
+        config, spec = r.get("config") or {}, r.get("spec") or {}
+        row: dict[str, Any] = {"run": labels.get(r["id"], f"#{r['id']}")}
+        row.update({k: config.get(k) for k in SETTING_KEYS})
+        row.update({f"spec {k}": _cell(v) for k, v in spec.items() if k not in ("name", "family", "input")})
+        row["spec family"], row["spec input"] = spec.get("family"), _cell(spec.get("input"))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame = frame.astype(object).where(frame.notna(), None)
+    differs = [c for c in frame.columns[1:] if frame[c].map(repr).nunique() > 1]
+    same = [c for c in frame.columns[1:] if c not in differs and frame[c].notna().any()]
+    return frame[["run", *differs, *same]].astype(str).replace("None", "")
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        return "; ".join(", ".join(f"{k} {x}" for k, x in item.items()) for item in v)
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v) if v else "—"
+    return "" if v is None else str(v)
 
 
 @dataclass
@@ -79,8 +129,12 @@ def first_last_ratio(store: RunStore, run_id: int, stat: str = "grad_norm") -> t
 
 
 def profile_at(store: RunStore, run_id: int, step: int | None, stat: str = "grad_norm") -> tuple[int, np.ndarray]:
-    """The per-layer `stat` at the last logged step at or before `step` (None: latest)."""
+    """The per-layer `stat` at the last logged step at or before `step` (None: latest); before the first logged
+    step (0 % of a run: the first log is after step 1), the first logged step."""
     found = store.get_layer_stats_at(run_id, step)
+    if found is None and step is not None:
+        steps, _ = store.get_layer_matrix(run_id, stat)
+        found = store.get_layer_stats_at(run_id, int(steps[0])) if len(steps) else None
     if not found or stat not in found[1]:
         return -1, np.zeros(0, dtype=np.float32)
     return int(found[0]), np.asarray(found[1][stat], dtype=np.float32)

@@ -93,10 +93,6 @@ def store_unavailable(exc: Exception) -> NoReturn:
     raise AssertionError("unreachable")  # st.stop raises
 
 
-def run_label(run: dict) -> str:
-    return f"#{run['id']} {run.get('name') or ''} · {run.get('status')}"
-
-
 @st.cache_resource(show_spinner=False)
 def _runner(path: str | None, max_concurrent: int):  # noqa: ANN202 - engine.train.runner.JobRunner
     from engine.api import get_runner as engine_runner

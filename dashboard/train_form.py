@@ -1,13 +1,18 @@
-"""The Train page's form logic: the chosen architecture, the "start from a checkpoint" options as config keys, and
-the text that tells what a run was initialised from. No Streamlit here."""
+"""The Train page's form logic: the chosen architecture, the dataset (and options) it trains on as it is, the "start
+from a checkpoint" options as config keys, and the text that tells what a run was initialised from. No Streamlit
+here."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine.api import RunStore, SkipLabError, loads, parse
 
-MAX_UPLOAD = 256 * 1024  # a spec is a few KB; anything larger is not a spec
+# The spec loader's cap (engine.spec.loader.MAX_SPEC_BYTES), refused here by size before decoding. Streamlit's own
+# upload cap (server.maxUploadSize) is whole MB only, so its "Limit 1MB" is the transport's; the label says this one.
+MAX_UPLOAD = 512 * 1024
+MAX_UPLOAD_TEXT = "512 KB"
 INIT_SOURCES = ("Fresh initialisation", "Checkpoint file", "A previous run")
 FREEZE_CHOICES = ("nothing", "stem", "stage1", "stage2", "stage3", "stage4", "backbone")
 
@@ -22,10 +27,39 @@ def chosen_spec(source: str, preset: str, upload: Any, built: dict[str, Any] | N
         if upload is None:
             raise SkipLabError("choose a spec file first")
         if upload.size > MAX_UPLOAD:
-            raise SkipLabError(f"{upload.name} is {upload.size:,} bytes; a spec file is at most {MAX_UPLOAD:,} bytes")
+            raise SkipLabError(f"{upload.name} is {upload.size:,} bytes; a spec file is at most {MAX_UPLOAD_TEXT} "
+                               f"({MAX_UPLOAD:,} bytes)")
         return loads(upload.getvalue().decode("utf-8", errors="replace"),
                      "json" if upload.name.endswith(".json") else "yaml")
     return preset
+
+
+def suggested_dataset(input_shape: list[int], output_shape: list[int], family: str, datasets: list[str]) -> str:
+    """The built-in dataset an architecture trains on as it is: a mask output -> shapes_seg, token input ->
+    sequence, a vector of 64 features -> digits (8x8, flattened), else shapes (3x32x32 images)."""
+    if len(output_shape) == 3:
+        choice = "shapes_seg"
+    elif family == "transformer":
+        choice = "sequence"
+    elif len(input_shape) == 1:
+        choice = "digits"
+    else:
+        choice = "shapes"
+    return choice if choice in datasets else datasets[0]
+
+
+def auto_options(options: dict[str, Any], input_shape: list[int]) -> dict[str, Any]:
+    """Dataset options that make the data fit the architecture: ``flatten`` images for a vector input (an MLP),
+    ``size`` = the input's height for square images. Only options the dataset has; the user can change them."""
+    out: dict[str, Any] = {}
+    if len(input_shape) == 1 and "flatten" in options:
+        out["flatten"] = True
+        side = math.isqrt(int(input_shape[0]))
+        if "size" in options and side * side == int(input_shape[0]):  # one-channel images of side x side
+            out["size"] = side
+    if len(input_shape) == 3 and input_shape[1] == input_shape[2] and "size" in options:
+        out["size"] = int(input_shape[1])
+    return out
 
 
 def runs_with_weights(store: RunStore) -> dict[int, str]:

@@ -52,14 +52,15 @@ __all__ = [
     "Node", "NodeRow", "OPS", "PRESETS", "REQUIRED", "RegistryError", "ResourceError", "RunStore", "STATUSES",
     "ShapeError", "SkipLabError", "SpecBase", "SpecError", "SpecLike", "StoreError", "analyze", "apply_edits",
     "block_costs", "build_model", "cancel_landscape", "canonical_json", "check_checkpoint", "compare",
-    "compare_landscapes", "crosscheck", "dataset_names", "decode", "default_store_path", "describe_landscape",
-    "describe_shatter", "dumps", "evaluate", "expand", "export_python", "family_names", "file_stem", "fmt_bytes",
-    "fmt_shape", "freeze_choices", "get_family", "get_op", "get_preset", "get_runner", "get_sweep",
-    "gradient_flow_text", "infer_shapes", "kind_colour", "landscape", "landscape_job", "landscape_options",
+    "compare_landscapes", "crosscheck", "dataset_names", "dataset_options", "decode", "default_store_path",
+    "derived_name", "describe_changes", "describe_landscape", "describe_shatter", "dumps", "evaluate", "expand",
+    "export_python", "family_names", "file_stem", "fmt_bytes", "fmt_shape", "freeze_choices", "get_family",
+    "get_histograms", "get_op", "get_preset", "get_runner", "get_samples", "get_sweep", "gradient_flow_text",
+    "histogram_stats", "infer_shapes", "kind_colour", "landscape", "landscape_job", "landscape_options",
     "landscape_store", "launch_landscape", "launch_shatter", "list_landscapes", "list_sweeps", "load", "load_spec",
     "loads", "numel", "onnx_bytes", "op_kind", "parse", "preset_names", "published_figures", "removable_skips",
-    "resolve", "run_archive", "save", "shatter", "short", "si", "skip_endpoints", "summarize", "sweep_variant_rows",
-    "to_dict",
+    "rename_run", "resolve", "run_archive", "run_meta", "save", "set_run_notes", "set_run_tags", "shatter", "short",
+    "si", "skip_endpoints", "summarize", "sweep_variant_rows", "to_dict",
 ]
 
 
@@ -126,6 +127,13 @@ def dataset_names() -> list[str]:
     from engine.data import dataset_names as names
 
     return names()
+
+
+def dataset_options(name: str) -> dict[str, Any]:
+    """The options a dataset accepts and their defaults (``flatten``, ``size``, ``train_size`` ...)."""
+    from engine.data import dataset_options as options
+
+    return options(name)
 
 
 def get_runner(store: str | None = None, *, max_concurrent: int = 1) -> JobRunner:
@@ -276,6 +284,70 @@ def describe_shatter(result: dict[str, Any]) -> str:
     from engine.lab.landscape.conclusion import describe_shatter as describe
 
     return describe(result)
+
+
+# ---- what a person writes about a run; its spec in words -------------------------------------------------------
+
+
+def rename_run(store: RunStore, run_id: int, name: str) -> str:
+    from engine.store.meta import rename_run as rename
+
+    return rename(store, run_id, name)
+
+
+def set_run_tags(store: RunStore, run_id: int, tags: list[str] | str) -> list[str]:
+    """Replace a run's tags (a list, or comma-separated text); returns them cleaned."""
+    from engine.store.meta import set_tags
+
+    return set_tags(store, run_id, tags)
+
+
+def set_run_notes(store: RunStore, run_id: int, notes: str) -> str:
+    from engine.store.meta import set_notes
+
+    return set_notes(store, run_id, notes)
+
+
+def run_meta(store: RunStore, run_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """``{run_id: {"tags": [...], "notes": "..."}}`` for runs that have any."""
+    from engine.store.meta import get_meta
+
+    return get_meta(store, run_ids)
+
+
+def describe_changes(spec_a: SpecLike | dict[str, Any], spec_b: SpecLike | dict[str, Any]) -> list[str]:
+    """What changes from spec A to spec B, in words: ``["shortcut A → none", "stage3 blocks 3 → 9"]``."""
+    from engine.analysis.specdiff import describe_changes as describe
+
+    return describe(spec_a, spec_b)
+
+
+def derived_name(spec: SpecLike | dict[str, Any]) -> str:
+    """A run's readable name from its spec's difference to its preset: ``"resnet20 · shortcut none"``."""
+    from engine.analysis.specdiff import derived_name as name
+
+    return name(spec)
+
+
+def histogram_stats(store: RunStore, run_id: int) -> list[str]:
+    """Which per-layer distributions a run recorded (``grad_hist``, ``weight_hist``, ``update_hist``)."""
+    from engine.store.snapshots import histogram_stats as stats
+
+    return stats(store, run_id)
+
+
+def get_histograms(store: RunStore, run_id: int, stat: str) -> tuple[Any, Any, Any]:
+    """``(steps [T], log10 bin edges [bins + 1], fractions [T, layers, bins])`` of one recorded distribution."""
+    from engine.store.snapshots import get_histograms as get
+
+    return get(store, run_id, stat)
+
+
+def get_samples(store: RunStore, run_id: int, kind: str) -> list[tuple[int, Any]]:
+    """A segmentation run's validation images: ``input``, ``truth`` (step 0) and ``pred`` (by step), uint8."""
+    from engine.store.snapshots import get_samples as get
+
+    return get(store, run_id, kind)
 
 
 # ---- transfer learning ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import text as safe
 from dashboard.charts import paired_bars, stage_params_bar
 from dashboard.state import analyze_spec
+from dashboard.tables import show
 from engine.api import block_costs, get_preset, published_figures, si
 
 st.title("Blocks")
@@ -38,7 +39,7 @@ safe.chart(paired_bars(["MACs", "FLOPs"], {
 st.latex(r"\text{basic: } 2 \cdot 3^2 C^2 = 18C^2 \qquad \text{bottleneck: } C\cdot\tfrac{C}{4} + 9\left(\tfrac{C}{4}"
          r"\right)^2 + \tfrac{C}{4}\cdot C = \tfrac{17}{16}C^2 \qquad \frac{18}{17/16} = \frac{288}{17} \approx 16.94")
 st.caption(f"A projection shortcut (1x1 conv{' + BN' if with_bn else ''}) adds {basic.projection.params:,} "
-           f"parameters ({basic.projection.params_formula}) and {si(basic.projection.macs)}MACs where the shape "
+           f"parameters ({basic.projection.params_formula}) and {si(basic.projection.macs)} MACs where the shape "
            "changes (option B) or in every block (option C).")  # engine text
 
 st.subheader("The ResNet family: our counts vs the published figures")
@@ -52,7 +53,7 @@ for name in names:
     rows.append({"net": name, "block": get_preset(name).block, "depth": a.depth, "params (ours)": a.params,
                  "params (published)": params, "MACs (ours)": si(a.macs), "MACs (published)": si(macs),
                  "match": "✓" if a.params == params and abs(a.macs - macs) / macs < 1e-3 else "✗", "source": source})
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="blocks_family")
+show(pd.DataFrame(rows), key="blocks_family")
 family = st.segmented_control("Stacked by stage", ["ImageNet nets", "CIFAR nets"], default="ImageNet nets",
                               key="blocks_family_pick")
 picked = names[:5] if family != "CIFAR nets" else names[5:]

@@ -9,10 +9,12 @@ import yaml
 
 from dashboard import text as safe
 from dashboard.build_graph import graph_panel
-from dashboard.build_state import EditHistory, Totals, removable_skips, skip_endpoints
+from dashboard.build_state import EditHistory, Totals, locate_edit_error, removable_skips, skip_endpoints
+from dashboard.build_widgets import keep_choice, metric_row
 from dashboard.graph_edits import graph_start
 from dashboard.spec_widgets import spec_widgets
 from dashboard.state import evaluate_spec, python_code_file
+from dashboard.tables import show
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.api import (
     FAMILIES,
@@ -20,6 +22,7 @@ from engine.api import (
     SkipLabError,
     canonical_json,
     crosscheck,
+    derived_name,
     dumps,
     get_preset,
     loads,
@@ -70,6 +73,7 @@ if "build_spec" not in ss:
         load_spec(to_dict(get_preset("resnet20")))
 
 st.title("Build")
+name_slot = st.empty()  # the spec's run name, once it is known to build
 top = st.columns([2, 2, 1])
 names = preset_names()
 top[0].selectbox("Start from a preset", names, index=None, key="build_preset", on_change=on_preset,
@@ -92,6 +96,7 @@ with tab_knobs:
     spec["edits"] = list(ss.build_spec.get("edits", []))
 
 ev = evaluate_spec(spec, batch=int(batch))
+ev, bad_edit = locate_edit_error(spec, ev, int(batch))  # a failing edit: its node drawn red, the edit flagged
 ss.build_spec = spec
 ss.build_history.record(to_dict(ev.spec) if ev.spec else spec)
 if ev.ok:
@@ -103,13 +108,15 @@ with tab_edges:
         st.info("Fix the spec first: skip edges are chosen among the nodes of a valid architecture.")
     else:
         endpoints = skip_endpoints(graph)
+        keep_choice("build_from", endpoints)  # the choices stay after Add (the node list changes with each edit)
+        keep_choice("build_to", endpoints)
         c = st.columns([3, 3, 2, 2, 1.4])
-        src = c[0].selectbox("From", endpoints, key=f"build_from{rev}", help="The output this skip carries.")
-        dst = c[1].selectbox("To", endpoints, index=min(len(endpoints) - 1, 3), key=f"build_to{rev}",
+        src = c[0].selectbox("From", endpoints, key="build_from", help="The output this skip carries.")
+        dst = c[1].selectbox("To", endpoints, index=min(len(endpoints) - 1, 3), key="build_to",
                              help="The output it is merged into (must come later).")
-        merge = c[2].selectbox("Merge", ["add", "concat", "gate"], key=f"build_merge{rev}",
+        merge = c[2].selectbox("Merge", ["add", "concat", "gate"], key="build_merge",
                                help="add: residual sum. concat: dense. gate: highway-style learned mix.")
-        adapter = c[3].selectbox("Adapter", ["none", "projection", "pool"], key=f"build_adapter{rev}",
+        adapter = c[3].selectbox("Adapter", ["none", "projection", "pool"], key="build_adapter",
                                  help="How to reconcile shapes: 1x1 conv + BN, or average-pool + zero-pad.")
         if c[4].button("Add skip", key=f"build_add{rev}", type="primary"):
             edit = {"add_skip": {"from": src, "to": dst, "merge": merge, "adapter": adapter}}
@@ -128,6 +135,8 @@ with tab_edges:
         for i, edit in enumerate(spec["edits"]):
             e = st.columns([8, 1])
             e[0].code(json.dumps(edit), language="json")
+            if i == bad_edit:
+                safe.error(f"Edit {i + 1} fails: {ev.error}", container=e[0])
             if e[1].button("Delete", key=f"build_del{rev}_{i}"):
                 load_spec({**spec, "edits": spec["edits"][:i] + spec["edits"][i + 1:]})
                 st.rerun()
@@ -135,6 +144,8 @@ with tab_edges:
 with tab_yaml:
     text_now = dumps(ev.spec) if ev.spec else yaml.safe_dump(spec, sort_keys=False)
     key = f"build_yaml_{abs(hash(text_now))}"
+    for old in [k for k in ss if str(k).startswith("build_yaml_") and k != key]:
+        del ss[old]  # a box for text shown before keeps what was typed in it: back on screen it would re-apply
     text = st.text_area("Spec (YAML)", text_now, height=360, key=key,
                         help="Validated as you type (Ctrl+Enter applies). Unknown keys are errors.")
     if text != text_now:
@@ -154,6 +165,7 @@ if not ev.ok:
     st.stop()
 
 a = ev.analysis
+safe.caption(f"A run of this spec is named: {derived_name(ev.spec)}", container=name_slot)
 history: EditHistory = ss.build_history
 history.update(canonical_json(ev.spec) + f"@{batch}", Totals.of(ev))
 st.query_params["spec"] = encode_spec(to_dict(ev.spec))
@@ -176,8 +188,7 @@ metrics = [  # (label, value, change since the last valid spec, help): numbers a
     (f"Training memory (batch {batch})", si(history.current.memory, "B"), delta("memory", lambda v: si(v, "B")),
      "Weights, gradients, optimizer state and saved activations (float32)."),
 ]
-for col, (label, value, change, help_text) in zip(st.columns(5), metrics, strict=True):
-    col.metric(label, value, change, delta_color="off", help=help_text)  # engine text
+metric_row(metrics)  # wraps onto a second line on a narrow screen instead of cutting "25,557,032" to "26…"
 
 graph_panel(ev, spec, load_spec)
 
@@ -189,7 +200,7 @@ if level == "node":
 else:
     table = pd.DataFrame([{level: g.name, "nodes": g.nodes, "params": g.params, "MACs": g.macs, "FLOPs": g.flops,
                            "% params": round(100 * g.params / max(a.params, 1), 2)} for g in a.rollup(level)])
-st.dataframe(table, hide_index=True, width="stretch", key="build_table")
+show(table, key="build_table")
 
 with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
     st.caption("Every counting tool counts something different. We run each on a fresh copy of this model and "
@@ -205,7 +216,7 @@ with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
         rows = [{"tool": r.tool, "total": r.total, "counts": r.counts, "reconciliation": r.reconciliation,
                  "explained": "✓" if r.explained else f"✗ residual {r.residual:,}", "error": r.error,
                  "seconds": round(r.seconds, 2)} for r in result[1].rows]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="build_xcheck_table")
+        show(pd.DataFrame(rows), key="build_xcheck_table")
         if not all(r.explained for r in result[1].rows if not r.error):
             st.warning("Some totals are not fully explained: the residual is shown, not hidden.")
 

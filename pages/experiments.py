@@ -14,6 +14,7 @@ from dashboard.experiments_view import (
     render_registered_claims,
     render_results,
 )
+from dashboard.nav import goto
 from engine.api import SkipLabError
 from engine.api import experiments as ex
 
@@ -78,5 +79,4 @@ if rec and not active:
     run_ids = [r["run_id"] for r in rec["runs"] if r.get("run_id")]
     if len(run_ids) >= 2 and st.button("Compare these runs", key="experiments_compare",
                                        help="Opens the first four runs on the Compare page."):
-        ss.compare_runs = run_ids[:4]
-        st.switch_page("pages/compare.py")
+        goto("compare", runs=",".join(str(i) for i in run_ids[:4]))

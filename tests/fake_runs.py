@@ -8,9 +8,10 @@ from engine.store import RunStore
 
 
 def fake_run(store: RunStore, name: str = "fake", layers: int = 6, steps: int = 40, status: str = "done",
-             decay: float = 0.5) -> int:
-    """A finished run: loss curve, val accuracy, per-layer grad stats whose norm falls with depth by `decay`."""
-    run_id = store.create_run(name, {"family": "resnet", "name": name}, {"steps": steps}, "shapes", "cpu",
+             decay: float = 0.5, spec: dict | None = None) -> int:
+    """A finished run: loss curve, val accuracy, per-layer grad stats whose norm falls with depth by `decay`
+    (``spec``: the run's spec, a stub by default)."""
+    run_id = store.create_run(name, spec or {"family": "resnet", "name": name}, {"steps": steps}, "shapes", "cpu",
                               status="running")
     store.set_layers(run_id, [{"name": f"stage{1 + i // 3}.block0.conv{i}", "op": "conv2d",
                                "stage": f"stage{1 + i // 3}", "block": "block0", "numel": 100} for i in range(layers)])

@@ -10,6 +10,7 @@ from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     browser_missing,
+    number,
     screenshot,
     select,
     streamlit_server,
@@ -106,21 +107,19 @@ def test_blocks_shows_ratio(server, page):
 def test_train_live_then_runs_and_reattach(server, page):
     page.goto(f"{server}/train")
     wait_idle(page)
-    steps = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps").locator("input")
-    steps.fill("30")
-    batch = page.locator('[data-testid="stNumberInput"]').filter(has_text="Batch size").locator("input")
-    batch.fill("16")
+    number(page, "Steps", 30)  # by its exact label: "Log statistics every N steps" holds "steps" too
+    number(page, "Batch size", 16)
     page.get_by_role("button", name="Start").click()
     # The gradient-flow chart appears while the run goes ...
-    page.get_by_text("Gradient flow at step").first.wait_for(timeout=180_000)
-    first = page.get_by_text("Gradient flow at step").first.text_content()
+    page.get_by_text("per layer at step").first.wait_for(timeout=180_000)
+    first = page.get_by_text("per layer at step").first.text_content()
     screenshot(page, "train_live")
     # ... a reload mid-run re-attaches to it (state lives in the store, not the browser session) ...
     page.reload()
-    page.get_by_text("Gradient flow at step").first.wait_for(timeout=120_000)
+    page.get_by_text("per layer at step").first.wait_for(timeout=120_000)
     # ... the chart updates and the run ends done.
     page.wait_for_function("() => document.body.innerText.includes('done ·')", timeout=240_000)
-    last = page.get_by_text("Gradient flow at step").first.text_content()
+    last = page.get_by_text("per layer at step").first.text_content()
     assert last != first
     screenshot(page, "train_done")
     page.goto(f"{server}/runs")

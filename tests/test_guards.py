@@ -131,7 +131,10 @@ def test_spec_text_and_uploads_are_capped() -> None:
         loads("name: " + "x" * 600_000)
     config = tomllib.loads((ROOT / "dashboard" / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] <= 1  # MB: Streamlit refuses larger uploads itself
-    assert "MAX_UPLOAD = 256 * 1024" in (ROOT / "dashboard" / "train_form.py").read_text()
+    from dashboard.train_form import MAX_UPLOAD
+    from engine.spec.loader import MAX_SPEC_BYTES
+
+    assert MAX_UPLOAD == MAX_SPEC_BYTES  # the Train page refuses what the loader would, and says so
 
 
 # ---- paths ----------------------------------------------------------------------------------------------------

@@ -50,6 +50,20 @@ def test_build_bad_yaml_shows_error_and_app_stays_usable():
     assert not at.exception and metrics(at)["Parameters"] == "11,689,512"
 
 
+def test_build_yaml_fix_after_a_failing_edit_clears_every_error():
+    """Issue 16: the box for the first text kept the failing text typed into it; the fix brought it back on screen
+    and the two boxes re-applied each other for ever (the "stale error box")."""
+    at = app()
+    good = next(t for t in at.text_area if t.key.startswith("build_yaml_")).value
+    box = next(t for t in at.text_area if t.key.startswith("build_yaml_"))
+    box.input(good.replace("edits: []", "edits:\n- add_skip: {from: stage1, to: stage9}")).run(timeout=60)
+    assert any("Edit 1 fails" in plain(e.value) for e in at.error)
+    assert any(c.key == "build_arch_error" for c in at.get("plotly_chart"))  # the marker where the skip starts
+    next(t for t in at.text_area if t.key.startswith("build_yaml_")).input(good).run(timeout=60)
+    assert not at.exception and not at.error
+    assert at.session_state["build_spec"]["edits"] == []
+
+
 def test_build_shape_error_names_the_node():
     at = app()
     at.selectbox(key="build_preset").set_value("densenet121").run()
@@ -64,9 +78,9 @@ def test_build_add_skip_edge_changes_counts():
     at = app()
     before = metrics(at)
     rev = at.session_state["build_rev"]
-    at.selectbox(key=f"build_from{rev}").set_value("stage1")
-    at.selectbox(key=f"build_to{rev}").set_value("stage3")
-    at.selectbox(key=f"build_adapter{rev}").set_value("projection")
+    at.selectbox(key="build_from").set_value("stage1")
+    at.selectbox(key="build_to").set_value("stage3")
+    at.selectbox(key="build_adapter").set_value("projection")
     at.button(key=f"build_add{rev}").click().run()
     assert not at.exception, at.exception
     after = metrics(at)
@@ -118,8 +132,8 @@ def test_train_page_runs_a_tiny_training_to_done(store_path):
     at.switch_page("../pages/train.py").run()
     at.number_input(key="train_steps").set_value(12)
     at.number_input(key="train_batch").set_value(16)
-    at.slider(key="train_log_every").set_value(2)
-    at.get("form_submit_button")[0].click().run()
+    at.number_input(key="train_log_every").set_value(2)
+    at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     deadline = time.monotonic() + 240
     status = ""

@@ -46,19 +46,19 @@ def test_check_a_previous_run_then_start_from_it_frozen(tmp_path: Path, store_pa
     first = _train(tmp_path, store_path)
     at = _page()
     at.radio(key="train_source").set_value("File")
-    at.radio(key="train_init_kind").set_value("A previous run")
+    at.radio(key="train_init_kind").set_value("A previous run").run()  # the run picker is enabled by the choice
     at.selectbox(key="train_init_run").set_value(first)
-    at.get("form_submit_button")[1].click().run()  # Check checkpoint (File without an upload: an error)
+    at.button(key="train_check").click().run()  # Check checkpoint (File without an upload: an error)
     assert any("choose a spec file first" in plain(e.value) for e in at.error)
-    at.radio(key="train_source").set_value("Preset")
+    at.radio(key="train_source").set_value("Preset").run()
     at.selectbox(key="train_preset").set_value("resnet8")
-    at.get("form_submit_button")[1].click().run()
+    at.button(key="train_check").click().run()
     assert not at.exception
     assert any("maps onto this architecture" in plain(s.value) for s in at.success)
     assert any("SkipLab layout: loaded" in c.value for c in at.code)
     at.selectbox(key="train_freeze").set_value("stage4")
-    at.get("form_submit_button")[0].click().run()  # Start: refused, the spec has 3 stages
-    assert any("this spec has 3 stage(s)" in plain(e.value) for e in at.error)  # messages are escaped Markdown
+    at.button(key="train_start").click().run()  # Start: refused, the spec has 3 stages
+    assert any("this spec has 3 stage(s)" in plain(e.value) for e in at.error)
     assert len(RunStore(store_path).list_runs()) == 1
 
 

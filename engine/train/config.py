@@ -47,6 +47,8 @@ class TrainConfig(BaseModel):
     val_batch_size: int = Field(256, gt=0)
     log_every: int = Field(10, gt=0, description="scalar metrics and per-layer gradient statistics every N steps")
     act_every: int = Field(50, ge=0, description="activation statistics every N steps (0: never)")
+    hist_every: int | None = Field(None, ge=0, description="per-layer distributions of gradients, weights and "
+                                   "updates every N steps (default: about 20 per run; 0: never)")
     flush_every: int = Field(10, gt=0, description="on a GPU, copy buffered statistics to the host every N steps")
     vanish_threshold: float = Field(1e-3, gt=0, description="alert when first/last layer grad-norm ratio < this")
     explode_threshold: float = Field(1e3, gt=0, description="alert when a layer's gradient norm exceeds this")

@@ -65,6 +65,26 @@ class LayerStats:
 
 
 @dataclass
+class Histograms:
+    """Per-layer value distributions at a few steps (engine.train.histograms): ``stats[name]`` is float32
+    ``[len(steps), n_layers, bins]``, fractions over log10 |value| bins from ``lo`` to ``hi``."""
+
+    steps: list[int]
+    stats: dict[str, np.ndarray]
+    lo: float
+    hi: float
+
+
+@dataclass
+class Samples:
+    """A few validation images at one step, uint8: ``input`` [k, H, W, C] and ``truth`` [k, H, W] once (step 0),
+    ``pred`` [k, H, W] (predicted foreground probability x 255) at validations of a segmentation run."""
+
+    step: int
+    images: dict[str, np.ndarray]
+
+
+@dataclass
 class Alert:
     step: int
     kind: str  # "vanishing" | "exploding" | "diverged"
@@ -82,4 +102,4 @@ class Done:
     wall_s: float = 0.0
 
 
-Event = Started | Metrics | LayerStats | Alert | Done
+Event = Started | Metrics | LayerStats | Histograms | Samples | Alert | Done

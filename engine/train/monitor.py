@@ -99,6 +99,11 @@ class GradientMonitor:
         with torch.no_grad():
             self._before = torch._foreach_mul([p.detach() for p in self.params], 1.0)
 
+    @property
+    def weights_before(self) -> list[torch.Tensor] | None:
+        """The weights `snapshot` copied before this step's update (None outside a logged step)."""
+        return self._before
+
     def gradient_stats(self, grad_norm: torch.Tensor) -> torch.Tensor:
         """Before any clipping, on the gradient backprop produced: ``[grad_norm, grad_mean_abs, grad_max_abs]``
         per layer, float64 on the device (so every gradient statistic of a step describes one gradient)."""

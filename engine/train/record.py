@@ -14,16 +14,17 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.analysis.specdiff import derived_name
 from engine.arch import SpecLike, expand, load_spec
 from engine.build import resolve_device
 from engine.data import check_data_path
 from engine.spec import to_dict
-from engine.store import RunStore, StoreError
+from engine.store import RunStore, StoreError, snapshots
 from engine.store.weights import weights_file
 from engine.train import transfer
 from engine.train.budget import check_training
 from engine.train.config import TrainConfig, check_device, parse_config
-from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
+from engine.train.events import Alert, Done, Event, Histograms, LayerStats, Metrics, Samples, Started
 from engine.train.trainer import train
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def create_run(store: RunStore, spec: SpecLike, config: TrainConfig | dict[str, 
     check_data_path(cfg.dataset, cfg.dataset_options)  # no path, or none there: refused before a write
     check_training(expand(parsed), cfg, device)  # model, batch and data set must fit: refused before a write
     check_init(store, parsed, cfg)
-    label = name or parsed.name or (spec if isinstance(spec, str) else parsed.family)
+    # a readable name: the preset and what differs from it ("resnet20 · shortcut none"), engine.analysis.specdiff
+    label = name or derived_name(parsed)
     return store.create_run(str(label), to_dict(parsed), cfg.to_dict(), cfg.dataset, device, status,
                             world_size=world_size)
 
@@ -93,6 +95,10 @@ def record(events: Iterable[Event], store: RunStore, run_id: int) -> Iterator[Ev
         elif isinstance(ev, LayerStats):
             store.log_layer_stats_many(run_id, [(s, {k: v[i] for k, v in ev.stats.items()})
                                                 for i, s in enumerate(ev.steps)])
+        elif isinstance(ev, Histograms):
+            snapshots.log_histograms(store, run_id, ev.steps, ev.stats, ev.lo, ev.hi)
+        elif isinstance(ev, Samples):
+            snapshots.log_samples(store, run_id, ev.step, ev.images)
         elif isinstance(ev, Alert):
             store.add_alert(run_id, ev.step, ev.kind, ev.message, ev.layer)
         elif isinstance(ev, Done):

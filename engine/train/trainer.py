@@ -30,11 +30,13 @@ from engine.store.weights import write_new
 from engine.train import distributed, transfer
 from engine.train.budget import check_training, dataset_bytes, estimate_training
 from engine.train.config import TrainConfig, check_device, parse_config
-from engine.train.events import Alert, Done, Event, LayerStats, Metrics, Started
+from engine.train.events import Alert, Done, Event, Histograms, LayerStats, Metrics, Started
 from engine.train.health import HealthMonitor, locate_divergence
+from engine.train.histograms import HIST_HI, HIST_LO, LayerHistograms, hist_interval
 from engine.train.monitor import ActivationProbe, GradientMonitor, find_layers
 from engine.train.optim import lr_at, make_optimizer, set_lr
 from engine.train.probes import make_probe_runner
+from engine.train.samples import SampleKeeper
 from engine.train.tasks import Task, task_for
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ class _Loop:
         self.layers, self.layer_params = find_layers(self.graph, self.model)
         self.monitor = GradientMonitor(self.layers, self.layer_params, self.device)
         self.probe = ActivationProbe(self.graph, self.model, self.layers, self.device)
+        self.hists = LayerHistograms(self.layer_params, self.device)
+        self.hist_every = hist_interval(cfg.steps, cfg.log_every, cfg.hist_every)
+        self.samples = SampleKeeper(self.task.kind, cfg.steps)
         self.opt = make_optimizer(self.model, cfg, self.init.loaded_params if self.init else None)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -144,7 +149,8 @@ class _Loop:
             loss = self.task.loss(out.float() if self.cfg.amp != "off" else out, y)
         return out, loss
 
-    def step(self, step: int, x: torch.Tensor, y: torch.Tensor, logged: bool, act: bool) -> torch.Tensor:
+    def step(self, step: int, x: torch.Tensor, y: torch.Tensor, logged: bool, act: bool,
+             hist: bool = False) -> torch.Tensor:
         """One optimizer update; returns a device bool that is True when the step went non-finite."""
         cfg = self.cfg
         lr = lr_at(cfg, step - 1)
@@ -175,6 +181,8 @@ class _Loop:
         if logged:  # the recorded gradient is what backprop produced, before clipping changes it
             grad_stats = self.monitor.gradient_stats(layer_gn)
             self.monitor.snapshot()
+            if hist:
+                self.hists.gradients()
         if cfg.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, total.float())
         if self.scaler:
@@ -186,6 +194,9 @@ class _Loop:
         self._acc += torch.stack([loss.detach().double(), num.double(), den.double(), torch.ones((), device=self.device,
                                                                                                   dtype=torch.float64)])
         if logged:
+            if hist:
+                self.hists.weights_and_updates(self.monitor.weights_before)
+                self.hists.record(step)
             self.monitor.record(step, grad_stats)
             a = self._acc if self.dist is None else self.dist.sum(self._acc)
             self._rows.append((step, lr, torch.stack([a[0] / a[3], a[1] / a[2].clamp_min(1), total])))
@@ -210,6 +221,9 @@ class _Loop:
         act_steps, act = self.probe.flush()
         if act_steps:
             events.append(LayerStats(act_steps, act))
+        hist_steps, hists = self.hists.flush()
+        if hist_steps and hists:
+            events.append(Histograms(hist_steps, hists, HIST_LO, HIST_HI))
         return events
 
     def discard_after(self, step: int) -> None:
@@ -217,6 +231,7 @@ class _Loop:
         self._rows = [r for r in self._rows if r[0] <= step]
         self.monitor._rows = [r for r in self.monitor._rows if r[0] <= step]
         self.probe._rows = [r for r in self.probe._rows if r[0] <= step]
+        self.hists.discard_after(step)
 
     def first_bad(self, force: bool) -> int | None:
         """Step of the first non-finite flag, checking every `sync_every` steps (each check is a host sync)."""
@@ -238,6 +253,8 @@ class _Loop:
             for i in range(lo, hi, bs):
                 x, y = self.x_val[i:min(i + bs, hi)], self.y_val[i:min(i + bs, hi)]
                 out, loss = self.forward_loss(x, y, self.model)  # not DDP: ranks may run different counts
+                if i == 0:
+                    self.samples.capture(x, y, out)
                 num, den = self.task.counts(out, y)
                 sums += torch.stack([loss.double() * len(x), num.double(), den.double()])
         finally:
@@ -288,7 +305,9 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         final = step == cfg.steps
         logged = step == 1 or step % cfg.log_every == 0 or final
         act = cfg.act_every > 0 and (step == 1 or step % cfg.act_every == 0)
-        run._flags.append((step, run.step(step, x, y, logged, act)))
+        hist = run.hist_every > 0 and (step == 1 or step % run.hist_every == 0 or final)
+        logged = logged or hist  # a histogram step is a logged step: it needs the monitor's weight snapshot
+        run._flags.append((step, run.step(step, x, y, logged, act, hist)))
         bad = run.first_bad(force=final)
         if bad is not None:
             status, step = "diverged", bad
@@ -299,6 +318,7 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
             flushed = step
         if cfg.val_every and step % cfg.val_every == 0 and not final:
             yield Metrics(step, run.validate())
+            yield from run.samples.events(step)
     wall = time.perf_counter() - t0
     yield from run.flush(wall, step)
     if status == "diverged":
@@ -308,6 +328,7 @@ def train(spec: SpecLike, config: TrainConfig | dict[str, Any] | None = None, *,
         if probe is not None:  # the in-loop probes reached step - 1 at most
             yield Metrics(step, probe())
         yield Metrics(step, run.validate())
+        yield from run.samples.events(step, final=True)
     weights = None
     if weights_path is not None and cfg.save_weights and status != "diverged":
         state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
@@ -358,3 +379,4 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     from engine.data import augment_batch
 
     return augment_batch(x, gen)
+
