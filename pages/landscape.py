@@ -15,7 +15,8 @@ from dashboard.landscape_view import (
     shatter_form,
     surface_form,
 )
-from dashboard.state import get_store, run_label
+from dashboard.run_select import run_label
+from dashboard.state import get_store
 from engine.api import (
     SkipLabError,
     cancel_landscape,
