@@ -98,7 +98,7 @@ def train_form(env: dict[str, str] | None = None, **fields: object) -> Callable[
         for key, value in fields.items():
             [w] = [w for w in at.get("radio" if key == "train_source" else "number_input") if w.key == key]
             w.set_value(value)
-        at.button(key="FormSubmitter:train_form-Start").click().run()
+        at.button(key="train_start").click().run()
         assert not at.exception, at.exception
         return " | ".join(plain(e.value) for e in at.error)
 

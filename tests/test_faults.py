@@ -229,7 +229,7 @@ def test_dashboard_keeps_serving_a_read_only_store(store_path: Path, monkeypatch
     for page, at in pages.items():
         assert not at.exception, (page, at.exception)
     train = pages["train"]
-    train.button(key="FormSubmitter:train_form-Start").click().run()
+    train.button(key="train_start").click().run()
     assert not train.exception
     errors = " ".join(plain(e.value) for e in train.error)
     assert "Could not start the run" in errors and str(store_path) in errors and "writable" in errors
