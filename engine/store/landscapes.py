@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,16 @@ class LandscapeStore(SqliteStore):
         conn = super()._open()
         try:  # a plain read first: opening an existing store never takes the write lock
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'landscapes'").fetchone():
-                conn.execute(LANDSCAPE_SCHEMA)
-                conn.execute(LANDSCAPE_INDEX)
+                try:
+                    conn.execute(LANDSCAPE_SCHEMA)
+                    conn.execute(LANDSCAPE_INDEX)
+                except sqlite3.OperationalError as exc:
+                    if "readonly" not in str(exc):
+                        raise
+                    # A read-only store from before landscapes: it has none, so reading shows none (an empty
+                    # table in this connection's temp schema) and any write is refused (query_only), not lost.
+                    conn.execute(LANDSCAPE_SCHEMA.replace("CREATE TABLE", "CREATE TEMP TABLE"))
+                    conn.execute("PRAGMA query_only = ON")
         except Exception as exc:  # noqa: BLE001 - sqlite3.Error, as a StoreError naming the file
             conn.close()
             raise self._error(exc) from None
