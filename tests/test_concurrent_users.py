@@ -21,6 +21,7 @@ from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     browser_missing,
+    number,
     screenshot,
     select,
     streamlit_server,
@@ -92,11 +93,10 @@ def test_ten_sessions_four_trainings_queue_holds_and_nothing_is_lost(tmp_path: P
         # Four sessions start a training each, one right after the other.
         watcher.start()
         for seed, pg in enumerate(trainers):
-            field = pg.locator('[data-testid="stNumberInput"]')
-            field.filter(has_text="Steps").locator("input").fill("25")
-            field.filter(has_text="Batch size").locator("input").fill("16")
-            field.filter(has_text="Seed").locator("input").fill(str(seed))
-            pg.get_by_role("button", name="Start").click()
+            number(pg, "Steps", 25)  # by exact label: "Log statistics every N steps" also says steps
+            number(pg, "Batch size", 16)
+            number(pg, "Seed", seed)
+            pg.get_by_role("button", name="Start", exact=True).click()
         for pg in trainers:
             timed("start a run", latencies, lambda pg=pg: pg.wait_for_function(
                 "() => /(queued|running|done) ·/.test(document.body.innerText)"))
