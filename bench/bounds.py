@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/bounds.py` from anywhere
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/bounds.py` from anywhere: the engine is not installed
 
 from engine.core.errors import SkipLabError  # noqa: E402
 from engine.data import load_dataset  # noqa: E402

@@ -10,6 +10,7 @@ from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     browser_missing,
+    number,
     screenshot,
     select,
     streamlit_server,
@@ -180,11 +181,9 @@ def test_draw_a_network_from_nothing_and_train_it(page):
     page.get_by_role("link", name="Train").click()
     wait_idle(page)
     page.get_by_text("Spec being built").click()
-    steps = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps").locator("input")
-    steps.fill("4")
-    batch = page.locator('[data-testid="stNumberInput"]').filter(has_text="Batch size").locator("input")
-    batch.fill("8")
-    page.get_by_role("button", name="Start").click()
+    number(page, "Steps", 4)  # by exact label: "Log statistics every N steps" also says steps
+    number(page, "Batch size", 8)
+    page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_function("() => document.body.innerText.includes('done ·')", timeout=240_000)
     screenshot(page, "graph_drawn_trained")
     # The Train page draws the run's architecture read only, painted with the layers' gradient norms.

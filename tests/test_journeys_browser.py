@@ -34,6 +34,7 @@ from tests.browser_support import (
     widget,
 )
 from tests.fake_runs import fake_run
+from tests.graph_view_support import graph
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "ok")]
 
@@ -221,7 +222,8 @@ def test_build_edits_names_markers_and_errors(page):
     page.keyboard.press("Control+Enter")
     settled(page)
     body_has(page, "'stage9' is neither a node nor a block")
-    assert page.locator(".st-key-build_arch_error .main-svg").count() > 0  # the drawing with the red marker
+    graph(page).locator('[data-testid="gv-error"]').wait_for()  # the drawing shows the message beside its red node
+    assert graph(page).locator(".gv-op.gv-error").count() > 0
     screenshot(page, "journey_build_failing_edit")
     page.get_by_role("tab", name="Skip edges").click()
     body_has(page, "Edit 1 fails")
