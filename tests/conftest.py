@@ -34,3 +34,28 @@ def one_torch_thread():
 
 
 from tests.op_helpers import scratch_ops  # noqa: E402,F401 - fixture: the op registry as a copy for one test
+
+# ---- browser tests (tests/browser_support.py has the server and the helpers) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module; modules that need no browser never import playwright."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import CHROMIUM, CHROMIUM_FLAGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh context at 1400 x 1000 for each test; modules with other needs define their own `page`."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()

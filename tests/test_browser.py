@@ -7,8 +7,6 @@ playwright package is missing; `.ci/run` installs both, so CI runs it.
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     browser_missing,
     number,
     screenshot,
@@ -25,25 +23,6 @@ def server(tmp_path_factory):
     store = tmp_path_factory.mktemp("browser") / "runs.sqlite"
     with streamlit_server(store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    context.close()
 
 
 def metric(page, label: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from engine.store import RunStore
 from engine.train.record import create_run, run_and_record
-from tests.browser_support import CHROMIUM, CHROMIUM_FLAGS, browser_missing, screenshot, streamlit_server, wait_idle
+from tests.browser_support import browser_missing, screenshot, streamlit_server, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "ok")]
 
@@ -27,25 +27,6 @@ def server(tmp_path_factory):
         pass
     with streamlit_server(store_path) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    context.close()
 
 
 def number(page, label: str, value: str) -> None:  # noqa: ANN001

@@ -7,8 +7,6 @@ import pytest
 
 from tests.browser_support import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     browser_missing,
     number,
     screenshot,
@@ -26,16 +24,6 @@ def server(tmp_path_factory):
     store = tmp_path_factory.mktemp("graph_browser") / "runs.sqlite"
     with streamlit_server(store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,6 @@ from engine.api import get_preset, to_dict
 from engine.store import RunStore
 from engine.store.experiments import ExperimentStore
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     body_has,
     browser_missing,
     nav,
@@ -64,16 +62,6 @@ def store_file(tmp_path_factory):
 def server(store_file):
     with streamlit_server(store_file, env={"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

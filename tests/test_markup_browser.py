@@ -17,8 +17,6 @@ import yaml
 
 from dashboard.urlstate import encode_spec
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     ROOT,
     browser_missing,
     screenshot,
@@ -65,16 +63,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
                    env={**os.environ, "OMP_NUM_THREADS": "1"})
     with streamlit_server(store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
