@@ -15,6 +15,6 @@ setup(
     package_dir={"dashboard.page_scripts": "pages"},
     # Streamlit reads .streamlit/config.toml beside the main script, from any working directory; the graph view's
     # built front end is served by its component from the package (npm is never needed to run it).
-    package_data={"dashboard": [".streamlit/config.toml"], "dashboard.graph_view": ["frontend/dist/*"]},
+    package_data={"dashboard": [".streamlit/config.toml", "favicon.svg"], "dashboard.graph_view": ["frontend/dist/*"]},
     include_package_data=False,
 )

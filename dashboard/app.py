@@ -15,16 +15,18 @@ import streamlit as st  # noqa: E402
 
 from dashboard import lesson_links  # noqa: E402
 from dashboard.pages_index import PAGES, page_dir  # noqa: E402
-from dashboard.warmup import warm_in_background  # noqa: E402
+from dashboard.warmup import script_run, warm_in_background  # noqa: E402
 
-# An emoji, not a Material icon: Streamlit fetches a Material favicon from fonts.gstatic.com (a request to another
-# origin, and a broken icon offline); the emoji is drawn locally (its table costs ~0.1 s once per server).
-st.set_page_config(page_title="SkipLab", page_icon="🔀", layout="wide")
+# Our own SVG (a skip over three blocks), as a path: Streamlit sends it inline as a data: URI. Not a Material icon
+# (Streamlit fetches those from fonts.gstatic.com: a request to another origin, a broken icon offline) and not an
+# emoji (any string icon makes Streamlit load its emoji table, 0.12 s before the first page can draw; issue 21).
+st.set_page_config(page_title="SkipLab", page_icon=Path(__file__).with_name("favicon.svg"), layout="wide")
 pages = page_dir()
 page = st.navigation([st.Page(pages / f"{p.file}.py", title=p.title, icon=p.icon, url_path=p.file,
                               default=p.default) for p in PAGES])
 lesson_links.sidebar()  # under the navigation: where a student starts
 try:
-    page.run()
-finally:  # after the first page is drawn (also when it stops early): torch and the trainer, off-thread
+    with script_run():
+        page.run()
+finally:  # once the server is quiet after this run (also when it stopped early): torch and the trainer, off-thread
     warm_in_background()

@@ -26,7 +26,6 @@ from dashboard.graph_edits import (
 )
 from dashboard.graph_scene import scene, view_key
 from dashboard.graph_view import graph_view
-from dashboard.runs_data import layer_stats_at, logged_steps
 from dashboard.text import MESSAGE_LIMIT, md
 from engine.api import RunStore, StoreError
 
@@ -119,6 +118,8 @@ def _statistics(store: RunStore | None, node_names: set[str], cols: list[Any]) -
     names = store.layer_stat_names(run_id)
     stat = cols[1].selectbox("Statistic", names, index=names.index("grad_norm") if "grad_norm" in names else 0,
                              key="build_paint_stat", help="Per-layer statistic; groups: norms in quadrature.")
+    from dashboard.runs_data import layer_stats_at, logged_steps  # pandas: only once a run is painted
+
     steps = logged_steps(store, run_id, stat)
     if not steps:
         return {}

@@ -8,10 +8,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.api import Evaluation, evaluate, removable_skips, skip_endpoints
+from engine.api import Evaluation, evaluate, removable_skips, si, skip_endpoints
 
-__all__ = ["EditHistory", "Evaluation", "Totals", "evaluate", "failing_edit", "locate_edit_error", "removable_skips",
-           "skip_endpoints"]
+__all__ = ["EditHistory", "Evaluation", "Metric", "Totals", "evaluate", "failing_edit", "headline_numbers",
+           "locate_edit_error", "removable_skips", "skip_endpoints"]
 
 
 def failing_edit(spec: dict[str, Any], ev: Evaluation, batch: int = 1) -> int | None:
@@ -118,3 +118,29 @@ class EditHistory:
         self.undo_stack.append(self.recorded)
         self.recorded = self.redo_stack.pop()
         return copy.deepcopy(self.recorded)
+
+
+Metric = tuple[str, str, str | None, str]  # label, value, change since the last valid spec, help
+
+
+def headline_numbers(ev: Evaluation, history: EditHistory | None, batch: int) -> list[Metric]:
+    """The Build page's metric row for a spec that builds: numbers and our own words only. `history` gives the
+    change since the last valid spec (None: no changes shown)."""
+    a = ev.analysis
+
+    def delta(attr: str, fmt: Any = si) -> str | None:
+        d = history.delta(attr) if history is not None else None
+        return None if not d else ("+" if d > 0 else "-") + fmt(abs(d))
+
+    return [
+        ("Parameters", f"{a.params:,}", delta("params", lambda v: f"{v:,}"),
+         "Trainable parameters (BN running statistics are buffers, not parameters)."),
+        ("MACs", si(a.macs), delta("macs"), "Multiply-accumulates of conv, linear and matmul at batch 1 "
+         "(torchvision's 'GFLOPS')."),
+        ("FLOPs (forward)", si(a.flops), delta("flops"), "2 per MAC plus element-wise work (BN, ReLU, pooling, "
+         "adds), at batch 1."),
+        ("Depth", a.depth, delta("depth", str), "Conv and linear layers outside shortcut paths (how ResNet depth "
+         "is counted)."),
+        (f"Training memory (batch {batch})", si(ev.train_memory, "B"), delta("memory", lambda v: si(v, "B")),
+         "Weights, gradients, optimizer state and saved activations (float32)."),
+    ]

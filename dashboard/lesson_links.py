@@ -11,8 +11,6 @@ import streamlit as st
 
 from dashboard import text as safe
 from dashboard.pages_index import page_dir
-from engine.api import gradient_flow_text
-from engine.api import lessons as ls
 
 QUERY = "lesson"
 
@@ -46,6 +44,8 @@ def show_hint(hint: Any, container: Any = None) -> None:
 
 def run_story(store: Any, run_id: int, container: Any = None) -> None:
     """Train: one sentence on the run's gradient at init, why, and the lesson that shows it."""
+    from engine.api import lessons as ls  # here, not above: the lessons import torch, and the sidebar is on every page
+
     hint = ls.run_hint(store, run_id)
     if hint is not None:
         show_hint(hint, container=container)
@@ -53,6 +53,9 @@ def run_story(store: Any, run_id: int, container: Any = None) -> None:
 
 def flow_words(store: Any, runs: Mapping[str, int], steps: Sequence[int | None], when: str) -> None:
     """Compare: the runs' gradient flow in words (from their data), and why they do not differ when they do not."""
+    from engine.api import gradient_flow_text
+    from engine.api import lessons as ls
+
     if not runs:
         return
     safe.caption("In words: the first and last conv / linear layers' gradient norms; ratios within a factor 10 count "

@@ -10,7 +10,6 @@ import types
 import typing
 from typing import Any, Literal, get_args, get_origin
 
-import pandas as pd
 import streamlit as st
 from pydantic import BaseModel
 
@@ -149,6 +148,8 @@ def spec_widgets(spec: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _table_editor(name: str, sub: type[BaseModel], rows: list[dict[str, Any]], key: str,
                   help_text: str | None) -> list[dict[str, Any]]:
+    import pandas as pd  # here: the page's first numbers are drawn before pandas is loaded (issue 21)
+
     st.caption(f"**{name}** — {help_text}" if help_text else f"**{name}**")  # engine text
     fields = list(sub.model_fields)
     frame = pd.DataFrame([{f: r.get(f) for f in fields} for r in rows], columns=fields)

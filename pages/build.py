@@ -3,18 +3,24 @@ architecture and every node update as you go."""
 
 import json
 
-import pandas as pd
 import streamlit as st
 import yaml
 
 from dashboard import text as safe
 from dashboard.build_graph import graph_panel
-from dashboard.build_state import EditHistory, Totals, locate_edit_error, removable_skips, skip_endpoints
+from dashboard.build_state import (
+    EditHistory,
+    Totals,
+    headline_numbers,
+    locate_edit_error,
+    removable_skips,
+    skip_endpoints,
+)
 from dashboard.build_widgets import keep_choice, metric_row
 from dashboard.graph_edits import graph_start
 from dashboard.spec_widgets import spec_widgets
 from dashboard.state import evaluate_spec, python_code_file
-from dashboard.tables import show
+from dashboard.tables import show, summary_frame
 from dashboard.urlstate import decode_spec, encode_spec
 from engine.api import (
     FAMILIES,
@@ -29,7 +35,6 @@ from engine.api import (
     onnx_bytes,
     parse,
     preset_names,
-    si,
     to_dict,
 )
 
@@ -74,6 +79,17 @@ if "build_spec" not in ss:
 
 st.title("Build")
 name_slot = st.empty()  # the spec's run name, once it is known to build
+# The numbers sit above the knobs, and are drawn twice per run: first those already on screen (on a session's first
+# run, the spec's own, which its knobs start from), then, once the knobs are read, the new ones. So a first visit
+# shows its numbers before the knobs, the tables and pandas have loaded (issue 21), and a knob change reads as
+# the numbers changing in place.
+numbers_slot = st.empty()
+if "build_numbers" not in ss:
+    start = evaluate_spec(ss.build_spec, batch=int(ss.get('build_batch', 32)))
+    ss.build_numbers = headline_numbers(start, None, int(ss.get('build_batch', 32))) if start.ok else None
+if ss.build_numbers:
+    with numbers_slot.container():
+        metric_row(ss.build_numbers)
 top = st.columns([2, 2, 1])
 names = preset_names()
 top[0].selectbox("Start from a preset", names, index=None, key="build_preset", on_change=on_preset,
@@ -83,6 +99,7 @@ families = sorted(FAMILIES.names())
 top[1].selectbox("…or a family", families, index=None, key="build_family", on_change=on_family,
                  placeholder="resnet, graph, ...", help="Starts from the family's defaults.")
 batch = top[2].number_input("Batch", 1, 4096, 32, key="build_batch", help="Batch size for training memory.")
+
 
 rev = ss.build_rev
 tab_knobs, tab_edges, tab_yaml = st.tabs(["Knobs", "Skip edges", "YAML"])
@@ -159,6 +176,8 @@ with tab_yaml:
 
 # ---- results ------------------------------------------------------------------------------------------
 if not ev.ok:
+    numbers_slot.empty()
+    ss.build_numbers = None
     where = (f" (field {ev.error_field})" if ev.error_field else f" (node {ev.error_node})" if ev.error_node else "")
     st.error(f"**This architecture does not build{safe.md(where)}.** " + safe.md(ev.error, safe.MESSAGE_LIMIT))
     graph_panel(ev, spec, load_spec)
@@ -170,36 +189,15 @@ history: EditHistory = ss.build_history
 history.update(canonical_json(ev.spec) + f"@{batch}", Totals.of(ev))
 st.query_params["spec"] = encode_spec(to_dict(ev.spec))
 
-
-def delta(attr: str, fmt=si) -> str | None:  # noqa: ANN001
-    d = history.delta(attr)
-    return None if not d else ("+" if d > 0 else "-") + fmt(abs(d))
-
-
-metrics = [  # (label, value, change since the last valid spec, help): numbers and our own words only
-    ("Parameters", f"{a.params:,}", delta("params", lambda v: f"{v:,}"),
-     "Trainable parameters (BN running statistics are buffers, not parameters)."),
-    ("MACs", si(a.macs), delta("macs"), "Multiply-accumulates of conv, linear and matmul at batch 1 (torchvision's "
-     "'GFLOPS')."),
-    ("FLOPs (forward)", si(a.flops), delta("flops"), "2 per MAC plus element-wise work (BN, ReLU, pooling, adds), at "
-     "batch 1."),
-    ("Depth", a.depth, delta("depth", str), "Conv and linear layers outside shortcut paths (how ResNet depth is "
-     "counted)."),
-    (f"Training memory (batch {batch})", si(history.current.memory, "B"), delta("memory", lambda v: si(v, "B")),
-     "Weights, gradients, optimizer state and saved activations (float32)."),
-]
-metric_row(metrics)  # wraps onto a second line on a narrow screen instead of cutting "25,557,032" to "26…"
+ss.build_numbers = headline_numbers(ev, history, int(batch))
+with numbers_slot.container():
+    metric_row(ss.build_numbers)  # wraps onto a second line on a narrow screen instead of cutting "25,557,032" to "26…"
 
 graph_panel(ev, spec, load_spec)
 
 level = st.segmented_control("Table rows", ["stage", "block", "node"], default="stage", key="build_level",
                              help="Fold the per-node table into blocks and stages.")
-if level == "node":
-    table = pd.DataFrame([{"node": n.name, "op": n.op, "inputs": ", ".join(n.inputs), "output": str(n.out_shape),
-                           "params": n.params, "MACs": n.macs, "FLOPs": n.flops, "role": n.role} for n in a.nodes])
-else:
-    table = pd.DataFrame([{level: g.name, "nodes": g.nodes, "params": g.params, "MACs": g.macs, "FLOPs": g.flops,
-                           "% params": round(100 * g.params / max(a.params, 1), 2)} for g in a.rollup(level)])
+table = summary_frame(a, level)
 show(table, key="build_table")
 
 with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
@@ -216,7 +214,7 @@ with st.expander("Cross-check with fvcore, FlopCounterMode and torchinfo"):
         rows = [{"tool": r.tool, "total": r.total, "counts": r.counts, "reconciliation": r.reconciliation,
                  "explained": "✓" if r.explained else f"✗ residual {r.residual:,}", "error": r.error,
                  "seconds": round(r.seconds, 2)} for r in result[1].rows]
-        show(pd.DataFrame(rows), key="build_xcheck_table")
+        show(rows, key="build_xcheck_table")
         if not all(r.explained for r in result[1].rows if not r.error):
             st.warning("Some totals are not fully explained: the residual is shown, not hidden.")
 
