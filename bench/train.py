@@ -186,12 +186,12 @@ def monitor_overhead(b: Bench, spec: str, ds: Any, pairs: int, batch: int) -> di
             loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if monitored:
-            gn = mon.grad_norms()
+        if monitored:  # as the trainer does: statistics of the gradient before the step, then the update ratio
+            stats = mon.gradient_stats(mon.grad_norms())
             mon.snapshot()
         opt.step()
         if monitored:
-            mon.record(i, gn)
+            mon.record(i, stats)
             mon.flush()
         if act:
             probe.flush()
@@ -229,9 +229,9 @@ def monitor_overhead(b: Bench, spec: str, ds: Any, pairs: int, batch: int) -> di
     b.sync()
     t = time.perf_counter()
     for i in range(20):
-        gn = mon.grad_norms()
+        stats = mon.gradient_stats(mon.grad_norms())
         mon.snapshot()
-        mon.record(i, gn)
+        mon.record(i, stats)
         mon.flush()
     b.sync()
     res["monitor_work_alone_s"] = round((time.perf_counter() - t) / 20, 5)

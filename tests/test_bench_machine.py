@@ -48,3 +48,17 @@ def test_a_ratio_from_a_busy_machine_is_withheld(monkeypatch, others, reported):
     else:  # retried once, then withheld with the reason and the number kept apart
         assert res["ratio_of_medians"] is None and res["ratio_of_medians_refused"] == 0.99 and len(calls) == 2
         assert "other processes used 1.50 cores" in res["refused"]
+
+
+def test_bench_train_runs_each_measurement_at_a_tiny_size():
+    """bench/train.py drives the trainer's parts by hand; a change to their protocol (the monitor's
+    gradient_stats before the step, record after) must break a test, not only the bench (it did once)."""
+    from engine.data import load_dataset
+
+    b = train_bench.Bench(argparse.Namespace(device="cpu", amp="off", max_busy=1e6, retries=0))
+    ds = load_dataset("shapes", train_size=64, val_size=16)
+    case = train_bench.trainer_vs_bare(b, "resnet20", ds, 2, 1, 8)
+    assert case["ratio_of_medians"] > 0
+    monitor = train_bench.monitor_overhead(b, "resnet20", ds, 2, 8)
+    assert monitor["step_s_monitored_median"] > 0 and monitor["monitor_work_alone_s"] > 0
+    assert train_bench.flops(b, case)
