@@ -39,6 +39,7 @@ from engine.api import (
 )
 
 ss = st.session_state
+DEFAULT_BATCH = 32  # the batch the training-memory number is for, until the user sets one
 
 
 def load_spec(spec_dict: dict) -> None:
@@ -85,8 +86,9 @@ name_slot = st.empty()  # the spec's run name, once it is known to build
 # the numbers changing in place.
 numbers_slot = st.empty()
 if "build_numbers" not in ss:
-    start = evaluate_spec(ss.build_spec, batch=int(ss.get('build_batch', 32)))
-    ss.build_numbers = headline_numbers(start, None, int(ss.get('build_batch', 32))) if start.ok else None
+    first_batch = int(ss.get("build_batch", DEFAULT_BATCH))
+    start = evaluate_spec(ss.build_spec, batch=first_batch)
+    ss.build_numbers = headline_numbers(start, None, first_batch) if start.ok else None
 if ss.build_numbers:
     with numbers_slot.container():
         metric_row(ss.build_numbers)
@@ -98,8 +100,7 @@ top[0].selectbox("Start from a preset", names, index=None, key="build_preset", o
 families = sorted(FAMILIES.names())
 top[1].selectbox("…or a family", families, index=None, key="build_family", on_change=on_family,
                  placeholder="resnet, graph, ...", help="Starts from the family's defaults.")
-batch = top[2].number_input("Batch", 1, 4096, 32, key="build_batch", help="Batch size for training memory.")
-
+batch = top[2].number_input("Batch", 1, 4096, DEFAULT_BATCH, key="build_batch", help="Batch size for training memory.")
 
 rev = ss.build_rev
 tab_knobs, tab_edges, tab_yaml = st.tabs(["Knobs", "Skip edges", "YAML"])
